@@ -1,0 +1,50 @@
+# make test | make lint | make demo | make bench        (PYTHON=python3.13 for another interpreter)
+PYTHON ?= python3
+# One virtualenv per interpreter, so that `make test PYTHON=python3.13` never disturbs .venv.
+VENV ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install test stress lint format demo bench clean
+
+help:
+	@echo "make test    run the whole test suite (creates $(VENV) on first use)"
+	@echo "make stress  the reliability tests at full scale (slow)"
+	@echo "make lint    ruff and mypy --strict"
+	@echo "make demo    the example apps under real servers, with a live summary"
+	@echo "make bench   benchmarks against peers; writes the table and docs/benchmarks.png"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	@touch $@
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+stress: $(STAMP)
+	TASQ_STRESS=1 $(BIN)/python -m pytest -m stress --timeout=900 $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check tasq tests benchmarks example_projects
+	$(BIN)/ruff format --check tasq
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix tasq tests benchmarks example_projects
+	$(BIN)/ruff format tasq
+
+demo: $(STAMP)
+	$(BIN)/python -m example_projects.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf .venv .venv-* build dist *.egg-info .mypy_cache .ruff_cache

@@ -1,0 +1,27 @@
+"""`make demo`: the engine on its own, then every example app under its real server."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from . import engine_demo
+from .webdemo import run
+
+# Each example's demo.py holds DEMO = WebDemo(...); one line per example app.
+WEB_DEMOS: list[str] = []
+
+
+def main() -> int:
+    results = {"engine": engine_demo.main()}
+    for module_name in WEB_DEMOS:
+        demo = importlib.import_module(module_name).DEMO
+        results[demo.name] = run(demo)
+    print("== demo results")
+    for name, ok in results.items():
+        print(f"  {'ok  ' if ok else 'FAIL'}  {name}")
+    return 0 if all(results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

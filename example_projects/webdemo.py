@@ -1,0 +1,168 @@
+"""Run an example app under its real server, load it with real requests, and report.
+
+Each example provides a ``demo.py`` with a ``DEMO = WebDemo(...)``: the command that serves
+it on 127.0.0.1, the request that enqueues one task, and a stats URL answering JSON:
+``{"enqueued", "done", "failed", "retried", "cancelled", "latency_ms": {"p50", "p99"}}``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .report import end_progress, percentile, progress, table
+
+REQUESTS = 3000
+CLIENTS = 16
+
+
+@dataclass
+class WebDemo:
+    name: str
+    directory: Path
+    command: Callable[[int], list[str]]  # port -> argv
+    path: str  # POST here enqueues one task
+    body: Callable[[int], dict[str, object]]  # request number -> JSON body
+    stats_path: str
+    env: dict[str, str] = field(default_factory=dict)
+    shutdown_seconds: float = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get_json(port: int, path: str) -> dict[str, object]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status}")
+        return json.loads(payload)  # type: ignore[no-any-return]
+    finally:
+        connection.close()
+
+
+def run(demo: WebDemo, requests: int = REQUESTS) -> bool:
+    port = free_port()
+    print(f"\n== {demo.name}: {' '.join(demo.command(port))}")
+    env = {**os.environ, **demo.env, "PYTHONUNBUFFERED": "1"}
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"tasq-demo-{port}.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            demo.command(port), cwd=demo.directory, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            return _drive(demo, server, port, requests, log_path)
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
+def _drive(demo: WebDemo, server: subprocess.Popen[bytes], port: int, requests: int, log_path: Path) -> bool:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            get_json(port, demo.stats_path)
+            break
+        except (OSError, RuntimeError):
+            if server.poll() is not None or time.monotonic() > deadline:
+                print(f"  the server did not come up; its log: {log_path}")
+                print(log_path.read_text()[-3000:])
+                return False
+            time.sleep(0.1)
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    local = threading.local()
+
+    def send(number: int) -> None:
+        connection = getattr(local, "connection", None)
+        if connection is None:
+            connection = local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        body = json.dumps(demo.body(number)).encode()
+        started = time.perf_counter()
+        try:
+            connection.request("POST", demo.path, body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            ok = 200 <= response.status < 300
+        except OSError as error:
+            local.connection = None
+            with lock:
+                errors.append(str(error))
+            return
+        with lock:
+            latencies.append(time.perf_counter() - started)
+            if not ok:
+                errors.append(f"HTTP {response.status}")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as clients:
+        futures = [clients.submit(send, number) for number in range(requests)]
+        while not all(f.done() for f in futures):
+            with lock:
+                progress("requests sent", len(latencies) + len(errors), requests)
+            time.sleep(0.1)
+    progress("requests sent", len(latencies) + len(errors), requests)
+    end_progress()
+    request_seconds = time.perf_counter() - started
+
+    stats: dict[str, object] = {}
+    while True:
+        stats = get_json(port, demo.stats_path)
+        finished = int(stats["done"]) + int(stats["failed"])  # type: ignore[call-overload]
+        progress("tasks finished", finished, int(stats["enqueued"]), f"retried {stats['retried']}")  # type: ignore[call-overload]
+        if finished >= int(stats["enqueued"]) or time.monotonic() - started > 120:  # type: ignore[call-overload]
+            break
+        time.sleep(0.1)
+    end_progress()
+
+    server.send_signal(signal.SIGTERM)
+    try:
+        exit_code = server.wait(demo.shutdown_seconds)
+    except subprocess.TimeoutExpired:
+        exit_code = None
+    latency = stats.get("latency_ms", {})
+    assert isinstance(latency, dict)
+    table(
+        f"{demo.name} summary",
+        [
+            ("requests", f"{requests:,} in {request_seconds:.1f} s"),
+            ("request errors", f"{len(errors):,}"),
+            ("request p50", f"{percentile(latencies, 0.5) * 1000:.1f} ms"),
+            ("request p99", f"{percentile(latencies, 0.99) * 1000:.1f} ms"),
+            ("tasks enqueued", f"{stats['enqueued']:,}"),
+            ("tasks done", f"{stats['done']:,}"),
+            ("tasks retried", f"{stats['retried']:,}"),
+            ("tasks failed", f"{stats['failed']:,}"),
+            ("enqueue -> done p50", f"{latency.get('p50', 0):.1f} ms"),
+            ("enqueue -> done p99", f"{latency.get('p99', 0):.1f} ms"),
+            ("server exit on SIGTERM", "clean" if exit_code == 0 else f"code {exit_code}"),
+        ],
+    )
+    if errors:
+        print(f"  first request error: {errors[0]}")
+    return not errors and exit_code == 0 and stats["enqueued"] == requests
+
+
+if __name__ == "__main__":
+    sys.exit("run `make demo`")

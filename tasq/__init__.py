@@ -1,0 +1,36 @@
+"""TasQ: a fast, trustworthy background task worker for Python web applications."""
+
+from .context import current_engine, default, use_engine
+from .decorators import BackgroundCall, BackgroundFunction, background
+from .engine import TasQ
+from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, TasQClosed, TasQError
+from .hooks import Hooks
+from .retry import Backoff, backoff
+from .task import Stats, Task, TaskOptions, TaskResult, TaskStatus
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackgroundCall",
+    "BackgroundFunction",
+    "Backoff",
+    "Hooks",
+    "MaxRetryExceeded",
+    "QueueFull",
+    "RetryTask",
+    "Stats",
+    "TasQ",
+    "TasQClosed",
+    "TasQError",
+    "Task",
+    "TaskCancelled",
+    "TaskOptions",
+    "TaskResult",
+    "TaskStatus",
+    "__version__",
+    "background",
+    "backoff",
+    "current_engine",
+    "default",
+    "use_engine",
+]

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine import TasQ
+
+__all__ = ["current_engine", "default", "register_resolver", "use_engine"]
+
+Resolver = Callable[[], "TasQ | None"]
+
+_engine: ContextVar[TasQ | None] = ContextVar("tasq_engine", default=None)
+_resolvers: list[Resolver] = []
+_default: TasQ | None = None
+_default_lock = threading.Lock()
+
+
+def register_resolver(resolver: Resolver) -> None:
+    """Let an integration name the engine of the running app (Flask's ``current_app``, ...)."""
+    if resolver not in _resolvers:
+        _resolvers.append(resolver)
+
+
+@contextmanager
+def use_engine(engine: TasQ) -> Iterator[TasQ]:
+    """Make ``engine`` the one ``@background`` functions use inside this block."""
+    token = _engine.set(engine)
+    try:
+        yield engine
+    finally:
+        _engine.reset(token)
+
+
+def set_thread_engine(engine: TasQ | None) -> None:
+    """For the engine's own threads: tasks they run enqueue on their engine."""
+    _engine.set(engine)
+
+
+def current_engine() -> TasQ:
+    """The engine ``@background`` uses here: the block's, the running app's, else ``default()``."""
+    engine = _engine.get()
+    if engine is not None:
+        return engine
+    for resolver in _resolvers:
+        engine = resolver()
+        if engine is not None:
+            return engine
+    return default()
+
+
+def default() -> TasQ:
+    """The process's own engine, made on first use; it starts with its first task."""
+    global _default
+    engine = _default
+    if engine is None or engine.closed:
+        with _default_lock:
+            if _default is None or _default.closed:
+                from .engine import TasQ
+
+                _default = TasQ(autostart=True)
+            engine = _default
+    return engine

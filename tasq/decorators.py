@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
+
+from .context import current_engine
+from .engine import _check_int, _check_retry_delay, _check_schedule
+from .task import RetryDelay, TaskOptions
+
+if TYPE_CHECKING:
+    from .engine import TasQ
+
+__all__ = ["Background", "BackgroundCall", "BackgroundFunction", "background"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class BackgroundCall:
+    """One call of a ``@background`` function, as a Task: ``do()`` makes the call."""
+
+    __slots__ = ("args", "fn", "kwargs", "tasq_options")
+
+    def __init__(
+        self, fn: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.tasq_options = options
+
+    def do(self) -> object:
+        return self.fn(*self.args, **self.kwargs)
+
+    def __repr__(self) -> str:
+        arguments = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"<BackgroundCall {self.tasq_options.name}({', '.join(arguments)})>"
+
+
+class BackgroundFunction(Generic[P, R]):
+    """A function that still runs when called, and runs in the background with ``enqueue``."""
+
+    def __init__(self, fn: Callable[P, R], options: TaskOptions, engine: TasQ | None) -> None:
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise TypeError(f"@background cannot take generator function {fn.__qualname__}: a task must return")
+        self.fn = fn
+        self.options = options
+        self.engine = engine
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return BackgroundFunction(self.fn.__get__(instance, owner), self.options, self.engine)
+
+    def task(self, *args: P.args, **kwargs: P.kwargs) -> BackgroundCall:
+        """This call as a Task object, for ``engine.enqueue()``."""
+        return BackgroundCall(self.fn, args, kwargs, self.options)
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
+        """Run this call in the background; returns its task id."""
+        return self._engine().enqueue(BackgroundCall(self.fn, args, kwargs, self.options))
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
+        """``enqueue`` for async code: waiting for room in a full queue does not block the loop."""
+        return await self._engine().aenqueue(BackgroundCall(self.fn, args, kwargs, self.options))
+
+    def enqueue_with(
+        self,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        delay: float | timedelta | datetime | None = None,
+        priority: int | None = None,
+        timeout: float | None = None,
+    ) -> int:
+        """``enqueue`` with a delay, a priority or a wait bound for this one call."""
+        call = BackgroundCall(self.fn, tuple(args), dict(kwargs or {}), self.options)
+        return self._engine().enqueue(
+            call, delay=delay, priority=self.options.priority if priority is None else priority, timeout=timeout
+        )
+
+    def _engine(self) -> TasQ:
+        return self.engine if self.engine is not None else current_engine()
+
+    def __repr__(self) -> str:
+        return f"<background {self.options.name}>"
+
+
+class Background(Protocol):
+    def __call__(self, fn: Callable[P, R], /) -> BackgroundFunction[P, R]: ...
+
+
+@overload
+def background(fn: Callable[P, R], /) -> BackgroundFunction[P, R]: ...
+
+
+@overload
+def background(
+    *,
+    max_retry: int | None = None,
+    retry_delay: RetryDelay | None = None,
+    priority: int = 0,
+    name: str | None = None,
+    tasq: TasQ | None = None,
+) -> Background: ...
+
+
+def background(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    max_retry: int | None = None,
+    retry_delay: RetryDelay | None = None,
+    priority: int = 0,
+    name: str | None = None,
+    tasq: TasQ | None = None,
+) -> BackgroundFunction[P, R] | Background:
+    """Make a function enqueueable: ``fn(...)`` runs it now, ``fn.enqueue(...)`` in the background."""
+    if max_retry is not None:
+        _check_int("max_retry", max_retry, minimum=1)
+    if retry_delay is not None:
+        retry_delay = _check_retry_delay(retry_delay)
+    _check_schedule(None, priority, None)
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"name must be a non-empty str, not {name!r}")
+    if tasq is not None:
+        from .engine import TasQ
+
+        if not isinstance(tasq, TasQ):
+            raise TypeError(f"tasq must be a TasQ engine, not {type(tasq).__name__}")
+
+    def decorate(fn: Callable[P, R], /) -> BackgroundFunction[P, R]:
+        if not callable(fn):
+            raise TypeError(f"@background needs a function, not {type(fn).__name__}")
+        task_name = name or f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+        options = TaskOptions(max_retry=max_retry, retry_delay=retry_delay, priority=priority, name=task_name)
+        return BackgroundFunction(fn, options, tasq)
+
+    if fn is None:
+        return decorate  # type: ignore[return-value]
+    return decorate(fn)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine import TasQ
+
+__all__ = ["eager_forced", "exiting", "forget", "open_engines", "pop_eager", "push_eager", "track"]
+
+# Strong references: an engine that holds tasks must live until it has reported them,
+# even when the program dropped its last reference to it.
+_open: dict[int, TasQ] = {}
+_lock = threading.Lock()
+_exiting = False
+_eager_stack: list[bool] = []  # tasq.testing.eager() blocks: each one's propagate flag
+
+
+def track(engine: TasQ) -> None:
+    with _lock:
+        _open[id(engine)] = engine
+
+
+def forget(engine: TasQ) -> None:
+    with _lock:
+        _open.pop(id(engine), None)
+
+
+def exiting() -> bool:
+    return _exiting
+
+
+def open_engines() -> list[TasQ]:
+    with _lock:
+        return list(_open.values())
+
+
+def push_eager(propagate: bool) -> None:
+    _eager_stack.append(propagate)
+
+
+def pop_eager() -> None:
+    _eager_stack.pop()
+
+
+def eager_forced() -> tuple[bool, bool]:
+    """(eager, propagate) for an engine made now: inside ``tasq.testing.eager()`` or not."""
+    return (True, _eager_stack[-1]) if _eager_stack else (False, False)
+
+
+def _close_all_at_exit() -> None:
+    global _exiting
+    _exiting = True
+    with _lock:
+        engines = list(_open.values())
+    for engine in engines:
+        engine.close_at_exit()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at fork()
+    for engine in list(_open.values()):
+        engine.after_fork_in_child()
+
+
+# Worker threads are daemons, so exit does not wait for them before atexit runs: a
+# non-daemon worker blocked on its queue would hang the interpreter before this could
+# close it.
+atexit.register(_close_all_at_exit)
+os.register_at_fork(after_in_child=_after_fork_in_child)
