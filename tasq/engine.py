@@ -125,6 +125,15 @@ class TasQ:
         "workers",
     )
 
+    def __new__(cls, *args: Any, backend: str = "thread", **kwargs: Any) -> TasQ:
+        # TasQ(backend="dramatiq", ...) is the same API on another engine: the backend's
+        # engine class (a subclass of TasQ) is made here and initialised by Python.
+        if backend == "thread" or cls is not TasQ:
+            return super().__new__(cls)
+        from .backends import engine_class
+
+        return super().__new__(engine_class(backend))
+
     def __init__(
         self,
         workers: int = 10,
@@ -140,7 +149,13 @@ class TasQ:
         eager: bool = False,
         autostart: bool = False,
         shutdown_timeout: float | None = 25.0,
+        backend: str = "thread",
+        broker_url: str | None = None,
     ) -> None:
+        if backend != "thread" and type(self) is TasQ:
+            raise ValueError(f"backend must be 'thread' for TasQ itself, not {backend!r}")
+        if broker_url is not None and type(self) is TasQ:
+            raise ValueError("broker_url needs a distributed backend, e.g. TasQ(backend='dramatiq', broker_url=...)")
         self.workers = _check_int("workers", workers, minimum=1)
         self.max_retry = _check_int("max_retry", max_retry, minimum=1)
         self.retry_delay = _check_retry_delay(retry_delay)
