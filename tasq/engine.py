@@ -421,7 +421,7 @@ class TasQ:
     ) -> int:
         """Accept a task (an object with ``do()``, or a zero-argument callable); return its id."""
         if task is self._last_plain or (type(task) is _FunctionType and not task.__code__.co_flags & _GENERATOR_FLAGS):
-            if delay is None and priority is _NO_PRIORITY:
+            if delay is None and priority is _NO_PRIORITY and timeout is None:
                 if self._plain:
                     self._last_plain = task  # checked once, not again for the same function
                     tid = next(self._ids)
