@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
+from typing import NoReturn
+
+
+def raising(error: BaseException) -> Callable[[], NoReturn]:
+    """A task that raises ``error`` (a new copy of it each time, as a real task would)."""
+
+    def task() -> NoReturn:
+        raise type(error)(*error.args)
+
+    return task
 
 
 class Recorder:
@@ -54,9 +65,12 @@ class Gate:
         self._started = threading.Semaphore(0)
 
     def task(self) -> None:
-        self._started.release()
+        self.task_started()
         if not self.opened.wait(30):
             raise TimeoutError("the gate was never opened")
+
+    def task_started(self) -> None:
+        self._started.release()
 
     def wait_started(self, count: int, timeout: float = 10.0) -> bool:
         return all(self._started.acquire(timeout=timeout) for _ in range(count))
