@@ -26,6 +26,7 @@ class Result:
     met: bool | None = None  # whether the target is met (None: no target)
     unit: str = "ns/task"
     note: str = ""
+    spread: tuple[float, float] | None = None  # lowest and highest paired ratio: how noisy the run was
 
 
 Trial = Callable[[], float]  # runs one repetition, returns seconds for `per` operations
@@ -44,6 +45,12 @@ def measure(trials: dict[str, Trial], repetitions: int, per: int) -> dict[str, l
 
 def paired_ratio(samples: dict[str, list[float]], name: str, baseline: str) -> float:
     return statistics.median(a / b for a, b in zip(samples[name], samples[baseline], strict=True))
+
+
+def ratio_range(samples: dict[str, list[float]], name: str, baseline: str) -> tuple[float, float]:
+    """The lowest and highest paired ratio: the spread that the median hides."""
+    ratios = [a / b for a, b in zip(samples[name], samples[baseline], strict=True)]
+    return min(ratios), max(ratios)
 
 
 def median(values: list[float]) -> float:
