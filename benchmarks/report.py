@@ -1,0 +1,193 @@
+"""Turning results into what people read: terminal tables, Markdown, a chart."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from benchmarks.common import Result
+
+HEADERS = ("contender", "median", "ratio", "range", "vs", "target", "met", "note")
+
+
+def groups(results: Iterable[Result]) -> dict[str, list[Result]]:
+    grouped: dict[str, list[Result]] = {}
+    for result in results:
+        grouped.setdefault(result.group, []).append(result)
+    return grouped
+
+
+def cells(result: Result) -> tuple[str, ...]:
+    unit = result.unit.replace("ns/task", "ns").replace("B/task", "B")
+    ratio = "" if result.ratio is None else f"{result.ratio:.2f}x"
+    spread = "" if result.spread is None else f"{result.spread[0]:.2f}-{result.spread[1]:.2f}"
+    met = {None: "", True: "yes", False: "NO"}[result.met]
+    per = result.unit.split("/", 1)[1] if "/" in result.unit else ""
+    median = f"{result.ns:,.0f} {unit}" + (f"/{per}" if per and result.unit not in ("ns/task", "B/task") else "")
+    return (result.name, median, ratio, spread, result.baseline or "", result.target, met, result.note)
+
+
+def text_table(group: str, rows: list[Result]) -> str:
+    table = [HEADERS, *(cells(row) for row in rows)]
+    widths = [max(len(line[column]) for line in table) for column in range(len(HEADERS))]
+    unit = rows[0].unit
+    lines = [f"{group}  [{unit}; ratio = median of paired ratios, range = lowest-highest]"]
+    for index, line in enumerate(table):
+        lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+        if index == 0:
+            lines.append("  " + "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def print_tables(results: list[Result]) -> None:
+    for group, rows in groups(results).items():
+        print()
+        print(text_table(group, rows))
+    print(flush=True)
+
+
+def markdown_table(rows: list[Result]) -> str:
+    lines = [
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "|".join(["---", "---:", "---:", "---:", "---", "---", "---", "---"]) + "|",
+    ]
+    for row in rows:
+        name, median, ratio, spread, baseline, target, met, note = cells(row)
+        met = {"yes": "✅ yes", "NO": "❌ no"}.get(met, met)
+        lines.append(f"| {name} | {median} | {ratio} | {spread} | {baseline} | {target} | {met} | {note} |")
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, str]:
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return {
+        "CPU": cpu_model(),
+        "cores": str(os.cpu_count()),
+        "Python": f"{platform.python_implementation()} {platform.python_version()}",
+        "OS": f"{platform.system()} {platform.release()}",
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load average (1, 5, 15 min) at the end": load,
+    }
+
+
+def noise(results: list[Result]) -> list[str]:
+    """How far apart the repetitions of each ratio were: the run's noise, in a few lines."""
+    spreads = sorted(
+        ((r.spread[1] / r.spread[0] - 1, r) for r in results if r.spread and r.spread[0] > 0 and r.name != r.baseline),
+        key=lambda pair: pair[0],
+    )
+    if not spreads:
+        return []
+    typical = spreads[len(spreads) // 2][0]
+    lines = [
+        f"Over {len(spreads)} rows, the highest of a row's paired ratios is typically {typical:.0%} above "
+        "its lowest (the median of that spread over rows). The noisiest rows:",
+        "",
+    ]
+    for width, row in reversed(spreads[-3:]):
+        low, high = row.spread or (0.0, 0.0)
+        lines.append(f"- {row.group} / {row.name}: {low:.2f}x to {high:.2f}x ({width:.0%} apart)")
+    return lines
+
+
+def markdown(results: list[Result], failures: list[str], elapsed: float, command: str) -> str:
+    out = [
+        "# Benchmarks",
+        "",
+        f"Measured by `{command}` ({elapsed:.0f} s). Every group runs its contenders in one",
+        "process, alternating between them repetition by repetition; **ratio** is the median of",
+        "the per-repetition ratios to the group's baseline (*vs*), and **range** the lowest and",
+        "highest of them — how noisy the run was. The machine is shared, so single repetitions",
+        "can be off by the range shown; the medians are what the targets are checked against.",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *(f"| {key} | {value} |" for key, value in machine().items()),
+        "",
+    ]
+    if failures:
+        out += ["## Benchmarks that did not run", "", *(f"- {failure}" for failure in failures), ""]
+    for group, rows in groups(results).items():
+        out += [f"## {group}", "", markdown_table(rows), ""]
+    out += ["## Noise", "", *noise(results), "", "![ratios against targets](benchmarks.png)", ""]
+    return "\n".join(out)
+
+
+def plot(results: list[Result], path: Path) -> None:
+    """One horizontal bar per row with a ratio, grouped, with the target as a red tick."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grouped = [(group, [r for r in rows if r.ratio is not None]) for group, rows in groups(results).items()]
+    grouped = [(group, rows) for group, rows in grouped if rows]
+    heights = [len(rows) + 1.2 for _, rows in grouped]
+    fig, axes = plt.subplots(
+        len(grouped),
+        1,
+        figsize=(11, 0.42 * sum(heights) + 1),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
+    for ax, (group, rows) in zip(axes[:, 0], grouped, strict=True):
+        names = [r.name for r in rows]
+        ratios = [r.ratio or 0.0 for r in rows]
+        colors = ["#2a9d8f" if r.met else "#e76f51" if r.met is False else "#8d99ae" for r in rows]
+        positions = range(len(rows))
+        ax.barh(positions, ratios, color=colors, height=0.6)
+        for index, r in enumerate(rows):
+            if r.spread:
+                ax.plot(r.spread, [index, index], color="black", linewidth=1)
+            limit = _target_ratio(r)
+            if limit is not None:
+                ax.plot([limit, limit], [index - 0.4, index + 0.4], color="#d62828", linewidth=2.5)
+            ax.text(max(ratios) * 1.02, index, f"{r.ratio:.2f}x  ({r.ns:,.0f} {r.unit})", va="center", fontsize=8)
+        ax.set_yticks(list(positions), names, fontsize=9)
+        ax.invert_yaxis()
+        ax.set_xscale("log" if max(ratios) / max(min(ratios), 1e-9) > 20 else "linear")
+        ax.set_xlim(right=max(ratios) * (6 if ax.get_xscale() == "log" else 1.45))
+        ax.set_title(f"{group} — ratio to {rows[0].baseline}", fontsize=10, loc="left")
+        ax.axvline(1.0, color="gray", linewidth=0.8, linestyle=":")
+    fig.suptitle("TasQ benchmarks (green: target met, orange: missed, red tick: target)", fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _target_ratio(result: Result) -> float | None:
+    """The target as a ratio on the row's own scale, when it is one ("<= 1.3x floor")."""
+    target = result.target.replace(" ", "")
+    if target.startswith("<=") and "x" in target:
+        try:
+            return float(target[2:].split("x", 1)[0])
+        except ValueError:
+            return None
+    if target.startswith("<=") and result.ratio and result.ns:
+        # An absolute limit ("<= 1000 ns", "<= 300 B"): scaled like the row's own ratio.
+        try:
+            limit = float(target[2:].rstrip("nsB"))
+        except ValueError:
+            return None
+        return limit / result.ns * result.ratio
+    return None
+
+
+def command_line() -> str:
+    return "python -m benchmarks " + " ".join(sys.argv[1:])
