@@ -1,0 +1,47 @@
+"""The benchmarks still run: every module imports, and the engine's at its smallest size
+yields every row with finite, positive figures. Never a check of speed."""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import pytest
+
+from benchmarks import bench_engine
+from benchmarks.__main__ import discover
+from benchmarks.common import Result
+from benchmarks.report import markdown, text_table
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize("name", discover())
+def test_each_benchmark_module_imports_and_has_run(name: str) -> None:
+    module = importlib.import_module(f"benchmarks.bench_{name}")
+    assert callable(module.run)
+
+
+def test_engine_benchmark_yields_every_row() -> None:
+    results = bench_engine.run(quick=True, n=300, repetitions=2)
+    assert all(isinstance(result, Result) for result in results)
+    groups: dict[str, set[str]] = {}
+    for result in results:
+        groups.setdefault(result.group.split(" (N=")[0], set()).add(result.name)
+        assert math.isfinite(result.ns)
+        assert result.ns > 0
+        assert result.ratio is not None
+        assert math.isfinite(result.ratio)
+        assert result.ratio > 0
+    contenders = {bench_engine.FLOOR, bench_engine.TASQ, bench_engine.TPE}
+    assert contenders | {bench_engine.TASQ_RESULTS} <= groups[bench_engine.END_TO_END]
+    assert contenders | {bench_engine.TASQ_RESULTS} <= groups[bench_engine.ENQUEUE]
+    assert contenders | {bench_engine.TASQ_QUIET} <= groups[bench_engine.RETRY]
+    assert contenders | {bench_engine.IDEAL} <= groups[bench_engine.SLEEP.format(16)]
+    assert contenders | {bench_engine.IDEAL} <= groups[bench_engine.SLEEP.format(64)]
+    assert contenders | {bench_engine.TASQ_RESULTS} <= groups[bench_engine.MEMORY]
+    targets = [result for result in results if result.target]
+    assert len(targets) == 6, [(result.group, result.name) for result in targets]
+    assert all(result.met is not None for result in targets)
+    assert "## end to end" in markdown(results, [], 1.0, "python -m benchmarks")
+    assert text_table("group", results[:2]).count("\n") == 4
