@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import tasq
-from tasq import BackgroundCall, RetryTask, TasQ, TaskStatus, background, use_engine
+from tasq import BackgroundCall, RetryTask, TaskStatus, TasQ, background, use_engine
 from tasq.context import register_resolver
 from tests.support import Recorder
 

@@ -46,17 +46,15 @@ def test_eager_for_named_engines_only() -> None:
     assert not one.eager
     one.close()
     other.close()
-    with pytest.raises(TypeError):
-        with eager("engine"):  # type: ignore[arg-type]
-            pass
+    with pytest.raises(TypeError), eager("engine"):  # type: ignore[arg-type]
+        pass
 
 
 def test_propagate_raises_the_task_error_after_reporting() -> None:
     failures: list[int] = []
     engine = TasQ(on_failed=lambda task_id, error: failures.append(task_id))
-    with eager(engine, propagate=True):
-        with pytest.raises(ValueError, match="not an address"):
-            engine.enqueue(send_welcome.task("nobody"))
+    with eager(engine, propagate=True), pytest.raises(ValueError, match="not an address"):
+        engine.enqueue(send_welcome.task("nobody"))
     assert failures == [1]
     engine.close()
 
