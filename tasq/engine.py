@@ -83,9 +83,9 @@ class TasQ:
         "__weakref__",
         "_abandoned",
         "_abandoning",
-        "_async_running",
         "_async_space_waiters",
         "_closed",
+        "_detached",
         "_eager",
         "_first_id",
         "_heap",
@@ -197,7 +197,9 @@ class TasQ:
         self._slots: list[int] = []
         self._worker_counts: list[list[int]] = []
         self._shared_counts = [0, 0, 0, 0]
-        self._async_running: dict[int, Entry] = {}
+        # Tasks running outside a worker's slot (on the loop, or a retry run inline at close):
+        # whoever pops an id from here reports it, which makes the report happen once.
+        self._detached: dict[int, Entry] = {}
         self._live_workers = 0
         self._joiners = 0
         self._joined = threading.Condition(threading.Lock())
@@ -383,8 +385,8 @@ class TasQ:
             claimed = [tid for tid in self._slots if tid]
             self._abandoned.update(claimed)
         entries: list[Entry] = [(tid, _nothing, None) for tid in claimed]
-        for tid in list(self._async_running):
-            entry = self._async_running.pop(tid, None)
+        for tid in list(self._detached):
+            entry = self._detached.pop(tid, None)
             if entry is not None:
                 entries.append(entry)
         for entry in entries:
@@ -733,16 +735,16 @@ class TasQ:
         tid = entry[0]
         for wrap in self._hook_calls["around_coroutine"]:
             coro = wrap(tid, coro)
-        self._async_running[tid] = entry
+        self._detached[tid] = entry
         try:
             self._loop.spawn(coro, functools.partial(self._async_outcome, entry), contextvars.copy_context())
         except RuntimeError as error:  # no thread can start at interpreter shutdown
-            self._async_running.pop(tid, None)
+            self._detached.pop(tid, None)
             _close_quietly(coro)
             self._settle_error(entry, error, None)
 
     def _async_outcome(self, entry: Entry, value: object, error: BaseException | None) -> None:
-        if self._async_running.pop(entry[0], None) is None:
+        if self._detached.pop(entry[0], None) is None:
             return  # abandoned at exit and already reported
         if error is None:
             self._report_done(entry, value, None)
@@ -799,11 +801,16 @@ class TasQ:
 
     def _run_attempts(self, entry: Entry, counts: list[int] | None = None) -> None:
         """Run an attempt in this thread and settle it (eager mode, retries at close)."""
+        tid = entry[0]
+        self._detached[tid] = entry
         try:
             value = self._attempt(entry)
         except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
-            self._settle_error(entry, error, counts)
+            if self._detached.pop(tid, None) is not None:
+                self._settle_error(entry, error, counts)
             return
+        if self._detached.pop(tid, None) is None:
+            return  # abandoned at exit and already reported
         if value is not None and type(value) is _CoroutineType:
             if not self._eager:
                 self._spawn(entry, value)
@@ -992,12 +999,12 @@ class TasQ:
 
     def running_ids(self) -> list[int]:
         """The ids of the tasks running right now."""
-        return sorted([tid for tid in self._slots if tid] + list(self._async_running))
+        return sorted([tid for tid in self._slots if tid] + list(self._detached))
 
     def stats(self) -> Stats:
         totals = self._totals()
         enqueued = self._enqueued()
-        running = sum(1 for tid in self._slots if tid) + len(self._async_running)
+        running = sum(1 for tid in self._slots if tid) + len(self._detached)
         return Stats(
             enqueued=enqueued,
             pending=max(0, enqueued - totals[_DONE] - totals[_FAILED] - running),
@@ -1013,7 +1020,7 @@ class TasQ:
         """What is known of a task when ``results`` keeps it: pending, running or recent."""
         if self._results is None:
             return None
-        running = task_id in self._slots or task_id in self._async_running
+        running = task_id in self._slots or task_id in self._detached
         return self._results.get(task_id, running)
 
     # -- decorator --------------------------------------------------------------------

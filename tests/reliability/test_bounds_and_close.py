@@ -168,3 +168,30 @@ def test_delayed_tasks_and_retries_not_due_are_cancelled_at_close(make_engine: M
     assert isinstance(rec.error(later), TaskCancelled)
     assert isinstance(rec.error(retrying), TaskCancelled)
     rec.assert_once_each([later, retrying])
+
+
+def test_a_retry_without_delay_during_a_graceful_close_still_runs(make_engine: Make) -> None:
+    gate, rec = Gate(), Recorder()
+    attempts: list[int] = []
+
+    def retry_once() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            gate.task()
+            raise RetryTask
+
+    engine = make_engine(on_done=rec.on_done, on_failed=rec.on_failed)
+    engine.start()
+    task_id = engine.enqueue(retry_once)
+    assert gate.wait_started(1)
+    closer = threading.Thread(target=engine.close)
+    closer.start()
+    deadline = time.monotonic() + 5
+    while not engine.closed and time.monotonic() < deadline:  # close() has no event to wait on
+        time.sleep(0.001)
+    assert engine.closed
+    gate.open()
+    closer.join(5)
+    assert len(attempts) == 2
+    assert rec.done[task_id] == 1
+    rec.assert_once_each([task_id])
