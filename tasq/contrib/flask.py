@@ -1,0 +1,176 @@
+"""Flask: one engine per app, each task in its app's context, blinker signals, drained at exit."""
+
+from __future__ import annotations
+
+import logging
+import re
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from blinker import Namespace
+from flask import Flask, current_app, has_app_context
+
+import tasq
+from tasq.context import register_resolver
+from tasq.contrib.gunicorn import drain_at_worker_exit
+from tasq.exceptions import RetryTask
+
+__all__ = ["TasQ", "task_done", "task_enqueued", "task_failed", "task_retried", "task_started"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_signals = Namespace()
+task_enqueued = _signals.signal("tasq.task-enqueued")
+task_started = _signals.signal("tasq.task-started")
+task_retried = _signals.signal("tasq.task-retried")
+task_done = _signals.signal("tasq.task-done")
+task_failed = _signals.signal("tasq.task-failed")
+
+# app.config key -> default; each is the engine option of the same name, lower-cased.
+DEFAULTS: dict[str, object] = {
+    "TASQ_WORKERS": 10,
+    "TASQ_MAX_RETRY": 3,
+    "TASQ_RETRY_DELAY": 0.0,
+    "TASQ_QUEUE_SIZE": 0,
+    "TASQ_ON_FULL": "block",
+    "TASQ_RESULTS": 0,
+    "TASQ_EAGER": False,
+    "TASQ_SHUTDOWN_TIMEOUT": 25.0,
+    "TASQ_BACKEND": "thread",
+    "TASQ_BROKER_URL": None,
+    "TASQ_ON_DONE": None,
+    "TASQ_ON_FAILED": None,
+}
+
+
+class TasQ:
+    """The Flask extension: ``TasQ(app)``, or ``TasQ()`` then ``init_app(app)`` per app.
+
+    Each app gets its own engine in ``app.extensions["tasq"]``; this object enqueues on the
+    engine of the app in the current context, so one instance serves every app.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> tasq.TasQ:
+        """Build ``app``'s engine from its config; no thread starts before its first task."""
+        if "tasq" in app.extensions:
+            raise RuntimeError(
+                f"TasQ is already registered on app {app.name!r}: call init_app(app) once per app"
+                " (TasQ(app) already calls it)"
+            )
+        for key, default in DEFAULTS.items():
+            app.config.setdefault(key, default)
+        app.config.setdefault("TASQ_NAME", app.name)
+        engine = _make_engine(app)
+        engine.add_hooks(_FlaskHooks(app))
+        app.extensions["tasq"] = engine
+        drain_at_worker_exit(engine)
+        return engine
+
+    @property
+    def engine(self) -> tasq.TasQ:
+        """The engine of the app in the current context."""
+        if not has_app_context():
+            raise RuntimeError("TasQ needs an app context to find its engine: use it in a request or app_context()")
+        engine = current_app.extensions.get("tasq")
+        if not isinstance(engine, tasq.TasQ):
+            raise RuntimeError(f"TasQ is not registered on app {current_app.name!r}: call init_app(app) first")
+        return engine
+
+    def enqueue(self, task: object, **options: Any) -> int:
+        """``engine.enqueue()`` on the current app's engine: returns the task id."""
+        return self.engine.enqueue(task, **options)
+
+    def submit(self, fn: Callable[..., object], /, *args: Any, **kwargs: Any) -> int:
+        """``engine.submit()`` on the current app's engine: ``fn(*args, **kwargs)`` in the background."""
+        return self.engine.submit(fn, *args, **kwargs)
+
+
+def _make_engine(app: Flask) -> tasq.TasQ:
+    config = app.config
+    known = [*DEFAULTS, "TASQ_NAME"]
+    unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in known)
+    if unknown:
+        raise ValueError(f"unknown TasQ setting(s) {unknown} in the config of app {app.name!r}; known: {known}")
+    options = {key[5:].lower(): config[key] for key in known}
+    try:
+        return tasq.TasQ(**options, autostart=True)
+    except (TypeError, ValueError) as error:
+        words = re.findall(r"\w+", str(error))
+        option = next((word for word in words if word in options), None)
+        key = f"TASQ_{option.upper()}" if option else "TASQ_*"
+        raise type(error)(f"app {app.name!r}, {key}: {error}") from None
+
+
+class _FlaskHooks(tasq.Hooks):
+    """Runs each task in its app's context and turns the engine's events into signals and logs."""
+
+    def __init__(self, app: Flask) -> None:
+        # Weak: the engine lives until it is closed, and must not keep a dropped app alive.
+        self.app = weakref.ref(app)
+
+    def _app(self) -> Flask:
+        app = self.app()
+        if app is None:
+            raise RuntimeError("the Flask app of this task no longer exists")
+        return app
+
+    def after_enqueue(self, task_id: int) -> None:
+        logger.debug("task %d enqueued", task_id, extra={"task_id": task_id})
+        if task_enqueued.receivers:
+            task_enqueued.send(self._app(), task_id=task_id)
+
+    def around_task(self, task_id: int, call: Callable[[], T]) -> T:
+        app = self._app()
+        # A fresh app context, never the request's: that request is over (Flask-Executor's bug).
+        with app.app_context():
+            logger.debug("task %d started", task_id, extra={"task_id": task_id})
+            if task_started.receivers:
+                _send_guarded(task_started, app, task_id)
+            return call()
+
+    def around_coroutine(self, task_id: int, coro: Awaitable[T]) -> Awaitable[T]:
+        return _in_app_context(self._app(), coro)
+
+    def after_retry(self, task_id: int, error: RetryTask) -> None:
+        if task_retried.receivers:
+            task_retried.send(self._app(), task_id=task_id, error=error)
+
+    def after_done(self, task_id: int, return_value: object) -> None:
+        logger.debug("task %d done", task_id, extra={"task_id": task_id})
+        if task_done.receivers:
+            task_done.send(self._app(), task_id=task_id)
+
+    def after_failed(self, task_id: int, error: BaseException) -> None:
+        # The engine logs failures (ERROR, with the traceback) and cancellations itself.
+        if task_failed.receivers:
+            task_failed.send(self.app(), task_id=task_id, error=error)
+
+
+async def _in_app_context(app: Flask, coro: Awaitable[T]) -> T:
+    with app.app_context():
+        return await coro
+
+
+def _send_guarded(signal_: Any, app: Flask, task_id: int) -> None:
+    # A broken receiver is the receiver's bug: it must not fail the task it watches.
+    try:
+        signal_.send(app, task_id=task_id)
+    except Exception:
+        logger.exception("a task_started receiver raised for task %d", task_id, extra={"task_id": task_id})
+
+
+def _app_engine() -> tasq.TasQ | None:
+    if not has_app_context():
+        return None
+    engine = current_app.extensions.get("tasq")
+    return engine if isinstance(engine, tasq.TasQ) else None
+
+
+register_resolver(_app_engine)
