@@ -1,0 +1,275 @@
+"""Starlette and FastAPI: a pure ASGI middleware that gives an app its own TasQ engine."""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import lifecycle
+from ..context import _engine as _request_engine
+from ..context import register_resolver
+from ..engine import TasQ
+from ..exceptions import TasQClosed, TasQError
+from ..hooks import Hooks
+
+__all__ = ["TasQMiddleware", "get_engine", "tasq_lifespan"]
+
+logger = logging.getLogger("tasq")
+
+
+class TasQMiddleware:
+    """Owns one engine per app: starts it with the app, drains it at shutdown, serves it to requests.
+
+    ``TasQMiddleware(app, workers=4, ...)`` builds the engine from TasQ's own options;
+    ``TasQMiddleware(app, tasq=engine)`` adopts one. ``hooks`` are added to the engine
+    (metrics, tracing); ``log_events`` logs enqueued/started/done at DEBUG (default: when
+    the "tasq" logger is enabled for DEBUG as the engine starts).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        /,
+        *,
+        tasq: TasQ | None = None,
+        hooks: Sequence[Hooks] = (),
+        log_events: bool | None = None,
+        **engine_options: Any,
+    ) -> None:
+        if tasq is not None and not isinstance(tasq, TasQ):
+            raise TypeError(f"tasq must be a TasQ engine, not {type(tasq).__name__}")
+        if tasq is not None and engine_options:
+            raise TypeError(f"pass engine options or tasq=, not both (got {', '.join(sorted(engine_options))})")
+        if isinstance(hooks, Hooks) or not all(isinstance(h, Hooks) for h in hooks):
+            raise TypeError("hooks must be a sequence of tasq.Hooks instances")
+        if log_events is not None and not isinstance(log_events, bool):
+            raise TypeError(f"log_events must be True, False or None, not {log_events!r}")
+        self.app = app
+        self._options = {"autostart": True, "name": "app", **engine_options}
+        self._hooks = tuple(hooks)
+        self._log_events = log_events
+        self._adopted = tasq is not None
+        # Builds (and so validates) the engine now; constructing one starts no thread.
+        self.engine = tasq if tasq is not None else TasQ(**self._options)
+        self._ready = False  # hooks added, and started if it cannot start itself
+        _add_hooks(self.engine, self._hooks)
+        _remember(self.engine)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            if scope["type"] == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        if not self._ready:
+            self._prepare(lazily=True)  # no lifespan: the server has none, or it is off
+        engine = self.engine
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = {"tasq": engine}
+        else:
+            state["tasq"] = engine
+        token = _request_engine.set(engine)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _request_engine.reset(token)
+
+    def _renew(self) -> TasQ:
+        engine = self.engine
+        if engine.closed and not self._adopted:  # a new lifespan after a shutdown (a TestClient reused)
+            engine = self.engine = TasQ(**self._options)
+            _add_hooks(engine, self._hooks)
+            _remember(engine)
+        return engine
+
+    def _prepare(self, lazily: bool = False) -> TasQ:
+        engine = self._renew()
+        if engine.closed and not lazily:
+            raise TasQClosed(
+                f"the engine {engine.name!r} given with tasq= was closed (by an earlier shutdown?): "
+                "give TasQMiddleware engine options instead, and it makes a new engine for each lifespan"
+            )
+        if not engine.started and not engine.closed:
+            _add_log_events(engine, self._log_events)
+            if lazily and not engine.autostart:
+                engine.start()
+        self._ready = True
+        return engine
+
+    async def _drain(self) -> None:
+        self._ready = False  # a request after this shutdown gets a new engine (see _renew)
+        await _drain(self.engine)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        failure: BaseException | None = None
+        spoke = False  # whether the app takes part in the lifespan protocol
+
+        async def app_receive() -> Message:
+            nonlocal failure, spoke
+            if failure is not None:
+                raise failure  # unwinds the app's lifespan after startup.failed was reported
+            message = await receive()
+            spoke = True
+            if message["type"] == "lifespan.startup":
+                try:
+                    self._prepare()
+                except (TasQError, RuntimeError) as error:
+                    failure = error
+                    await send({"type": "lifespan.startup.failed", "message": f"TasQ: {error}"})
+                    raise
+            elif message["type"] == "lifespan.shutdown":
+                # Before the app's own shutdown: tasks may need what its lifespan still holds open.
+                await self._drain()
+            return message
+
+        async def app_send(message: Message) -> None:
+            nonlocal failure
+            if failure is not None:
+                return  # the failure was reported already; the server expects nothing more
+            if message["type"] == "lifespan.startup.complete":
+                try:
+                    self.engine.start()  # after the app's startup, so tasks find what it made
+                except (TasQError, RuntimeError) as error:
+                    failure = error
+                    await send({"type": "lifespan.startup.failed", "message": f"TasQ: {error}"})
+                    return
+            await send(message)
+
+        token = _request_engine.set(self._renew())  # for tasks the app's own lifespan enqueues
+        try:
+            await self.app(scope, app_receive, app_send)
+        except Exception:
+            if spoke:
+                raise
+            logger.debug("the app does not handle lifespan; TasQMiddleware answers it", exc_info=True)
+        finally:
+            _request_engine.reset(token)
+        if not spoke:
+            await self._answer_lifespan(receive, send)
+
+    async def _answer_lifespan(self, receive: Receive, send: Send) -> None:
+        """The lifespan protocol for an app that has none of its own (a bare ASGI callable)."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self._prepare().start()
+                except (TasQError, RuntimeError) as error:
+                    await send({"type": "lifespan.startup.failed", "message": f"TasQ: {error}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._drain()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def get_engine(connection: HTTPConnection) -> TasQ:
+    """The engine of the app serving this request (a FastAPI dependency: ``Depends(get_engine)``)."""
+    engine = connection.scope.get("state", {}).get("tasq")
+    if not isinstance(engine, TasQ):
+        raise LookupError("no TasQ engine on this request: add TasQMiddleware to the app")
+    return engine
+
+
+@asynccontextmanager
+async def tasq_lifespan(engine: TasQ, *, log_events: bool | None = None) -> AsyncIterator[TasQ]:
+    """For an app's own lifespan: start ``engine`` on enter, drain it on exit."""
+    if not isinstance(engine, TasQ):
+        raise TypeError(f"tasq_lifespan needs a TasQ engine, not {type(engine).__name__}")
+    if not engine.started:
+        _add_log_events(engine, log_events)
+    engine.start()
+    _remember(engine)
+    token = _request_engine.set(engine)
+    try:
+        yield engine
+    finally:
+        _request_engine.reset(token)
+        await _drain(engine)
+
+
+async def _drain(engine: TasQ) -> None:
+    """Close ``engine`` within its ``shutdown_timeout``; what could not finish is reported cancelled."""
+    if engine in _drained:
+        return
+    _drained.add(engine)
+    cancelled_before = engine.stats().cancelled
+    began = time.monotonic()
+    # close() waits on threads: off the event loop, which may still have work to finish.
+    await anyio.to_thread.run_sync(engine.close_at_exit)
+    # close_at_exit() has accounted for every task: the interpreter's exit must not do it again.
+    lifecycle.forget(engine)
+    stats = engine.stats()
+    logger.log(
+        logging.WARNING if stats.cancelled > cancelled_before else logging.INFO,
+        "engine %r shut down in %.2fs: %d task(s) done, %d failed, of which %d cancelled",
+        engine.name,
+        time.monotonic() - began,
+        stats.done,
+        stats.failed,
+        stats.cancelled,
+    )
+
+
+class _LogEvents(Hooks):
+    """The lifecycle events Starlette has no signals for, as DEBUG lines on the "tasq" logger."""
+
+    def after_enqueue(self, task_id: int) -> None:
+        logger.debug("task %d enqueued", task_id, extra={"task_id": task_id})
+
+    def before_task(self, task_id: int, attempt: int) -> None:
+        logger.debug("task %d started (attempt %d)", task_id, attempt, extra={"task_id": task_id})
+
+    def after_done(self, task_id: int, return_value: object) -> None:
+        logger.debug("task %d done", task_id, extra={"task_id": task_id})
+
+
+def _add_hooks(engine: TasQ, hooks: Sequence[Hooks]) -> None:
+    if hooks and engine.started:
+        raise RuntimeError("hooks can only be added to an engine that has not started")
+    for hook in hooks:
+        engine.add_hooks(hook)
+
+
+def _add_log_events(engine: TasQ, wanted: bool | None) -> None:
+    # Any hook takes the engine off its fastest path, so this one is only there when it is read.
+    if wanted is None:
+        wanted = logger.isEnabledFor(logging.DEBUG)
+    if wanted and engine not in _logging:
+        _logging.add(engine)
+        engine.add_hooks(_LogEvents())
+
+
+_logging: weakref.WeakSet[TasQ] = weakref.WeakSet()
+_drained: weakref.WeakSet[TasQ] = weakref.WeakSet()
+
+# The engines apps own, newest last: @background code outside any request (a thread the app
+# started, its lifespan) uses the newest one still open rather than the process default.
+_app_engines: list[weakref.ref[TasQ]] = []
+
+
+def _remember(engine: TasQ) -> None:
+    _app_engines[:] = [ref for ref in _app_engines if (e := ref()) is not None and not e.closed and e is not engine]
+    _app_engines.append(weakref.ref(engine))
+
+
+def _app_engine() -> TasQ | None:
+    for ref in reversed(_app_engines):
+        engine = ref()
+        if engine is not None and not engine.closed:
+            return engine
+    return None
+
+
+register_resolver(_app_engine)
