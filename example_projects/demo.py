@@ -9,7 +9,10 @@ from . import engine_demo
 from .webdemo import run
 
 # Each example's demo.py holds DEMO = WebDemo(...); one line per example app.
-WEB_DEMOS: list[str] = []
+WEB_DEMOS: list[str] = [
+    "example_projects.starlette_app.demo",
+    "example_projects.fastapi_app.demo",
+]
 
 
 def main() -> int:
