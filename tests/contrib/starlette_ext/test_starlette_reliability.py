@@ -1,0 +1,115 @@
+"""RELIABILITY.md item 15: TestClient exit waits for tasks in flight; a client disconnect
+cancels no task; async def tasks and sync tasks both run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from starlette.types import Message
+
+from tasq import TasQ, background
+from tasq.contrib.starlette import TasQMiddleware
+from tests.support import Recorder
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@background
+def sync_work(seconds: float) -> str:
+    time.sleep(seconds)
+    return "sync"
+
+
+@background
+async def async_work(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return "async"
+
+
+def make_app(recorder: Recorder, endpoint: Any, **options: Any) -> Starlette:
+    middleware = Middleware(TasQMiddleware, on_done=recorder.on_done, on_failed=recorder.on_failed, **options)
+    return Starlette(routes=[Route("/", endpoint, methods=["POST"])], middleware=[middleware])
+
+
+def test_testclient_exit_waits_for_async_and_sync_tasks_in_flight() -> None:
+    recorder = Recorder()
+
+    async def enqueue(request: Request) -> JSONResponse:
+        ids = [await async_work.aenqueue(0.5) for _ in range(20)]
+        ids += [sync_work.enqueue(0.5) for _ in range(4)]
+        return JSONResponse(ids)
+
+    with TestClient(make_app(recorder, enqueue, workers=4, results=100)) as client:
+        ids = client.post("/").json()
+        engine: TasQ = client.app.middleware_stack.app.engine  # type: ignore[attr-defined]
+        assert engine.stats().done < len(ids)  # still in flight as the client exits
+    recorder.assert_once_each(ids)
+    assert not recorder.failed
+    assert sorted(engine.result(i).return_value for i in ids) == ["async"] * 20 + ["sync"] * 4  # type: ignore[union-attr]
+
+
+def test_a_client_disconnect_cancels_no_task() -> None:
+    recorder = Recorder()
+
+    async def enqueue_then_stream(request: Request) -> StreamingResponse:
+        await async_work.aenqueue(0.2)
+        sync_work.enqueue(0.2)
+
+        async def forever() -> AsyncIterator[bytes]:
+            while True:
+                yield b"."
+                await asyncio.sleep(0.01)
+
+        return StreamingResponse(forever())  # ends when the client goes away
+
+    middleware: TasQMiddleware = make_app(recorder, enqueue_then_stream).build_middleware_stack().app  # type: ignore[attr-defined]
+
+    async def request_then_disconnect() -> None:
+        gone = asyncio.Event()
+        sent: list[Message] = []
+        received: list[int] = []
+
+        async def receive() -> Message:
+            received.append(1)
+            if len(received) == 1:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+            if message.get("body") and hang_up:
+                gone.set()  # the client reads the first bytes, then hangs up
+
+        scope = {"type": "http", "method": "POST", "path": "/", "headers": [], "query_string": b""}
+        hang_up = True
+        await asyncio.wait_for(middleware(scope, receive, send), 5)
+
+        # A server may also cancel the request's task outright when its client disconnects.
+        sent.clear()
+        received.clear()
+        hang_up = False
+        gone.clear()
+        request = asyncio.ensure_future(middleware(dict(scope), receive, send))
+        while not any(message.get("body") for message in sent):
+            await asyncio.sleep(0.005)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+
+    try:
+        asyncio.run(request_then_disconnect())
+        assert recorder.wait(4, timeout=10)
+        assert sum(recorder.done.values()) == 4 and not recorder.failed
+    finally:
+        middleware.engine.close(timeout=5)
