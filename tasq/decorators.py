@@ -86,6 +86,31 @@ class BackgroundFunction(Generic[P, R]):
             call, delay=delay, priority=self.options.priority if priority is None else priority, timeout=timeout
         )
 
+    def enqueue_on_commit(
+        self,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        using: str | None = None,
+        delay: float | timedelta | datetime | None = None,
+        priority: int | None = None,
+    ) -> None:
+        """Django: ``enqueue_with`` once the transaction on database ``using`` commits.
+
+        Nothing is enqueued if it rolls back; outside a transaction it is enqueued at once.
+        The call's arguments go in a tuple and a dict, as with ``enqueue_with``, so that
+        ``using`` always names the database, even for a function with a ``using`` parameter.
+        """
+        if not isinstance(args, (tuple, list)):
+            raise TypeError(f"args must be a tuple of the call's arguments, not {type(args).__name__}")
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise TypeError(f"kwargs must be a dict of the call's keyword arguments, not {type(kwargs).__name__}")
+        _check_schedule(delay, self.options.priority if priority is None else priority, None)
+        from .contrib.django.db import on_commit  # Django only when asked for
+
+        enqueue = functools.partial(self.enqueue_with, tuple(args), dict(kwargs or {}), delay=delay, priority=priority)
+        on_commit(enqueue, using)
+
     def _engine(self) -> TasQ:
         return self.engine if self.engine is not None else current_engine()
 

@@ -1,0 +1,71 @@
+"""Django: ``INSTALLED_APPS += ["tasq.contrib.django"]``, options in ``settings.TASQ``.
+
+The process has one engine, made from ``settings.TASQ`` on first use (no thread starts at
+import or ``django.setup()``, so ``gunicorn --preload`` is safe), used by ``@background``
+functions and by the Django Tasks backend, and drained when the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from tasq import TasQ, lifecycle
+from tasq.contrib.gunicorn import drain_at_worker_exit
+
+from .conf import engine_options, validate
+from .hooks import DjangoHooks
+
+__all__ = ["get_engine"]
+
+_engine: TasQ | None = None
+_lock = threading.Lock()
+
+
+def get_engine() -> TasQ:
+    """The process's engine, made from ``settings.TASQ`` on first use; it starts with its first task.
+
+    Once closed it is made anew on next use, except while the interpreter exits.
+    """
+    engine = _engine
+    if engine is None or engine.closed:
+        engine = _make_engine()
+    return engine
+
+
+def _make_engine() -> TasQ:
+    global _engine
+    with _lock:
+        if _engine is None or (_engine.closed and not lifecycle.exiting()):
+            options = engine_options()
+            try:
+                engine = TasQ(**options, autostart=True)
+            except (TypeError, ValueError) as error:
+                validate()  # raises the same error, naming the key
+                raise ImproperlyConfigured(f"settings.TASQ: {error}") from error
+            engine.add_hooks(DjangoHooks(engine))
+            drain_at_worker_exit(engine)
+            _engine = engine
+        return _engine
+
+
+def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    """``override_settings(TASQ=...)``: close the engine (running what it holds), make it anew."""
+    global _engine
+    if setting != "TASQ":
+        return
+    with _lock:
+        engine, _engine = _engine, None
+    if engine is not None:
+        engine.close(timeout=engine.shutdown_timeout)
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+
+from tasq.context import register_resolver
+
+from . import get_engine, on_setting_changed
+
+
+class TasQConfig(AppConfig):  # type: ignore[misc]  # Django ships no type hints
+    name = "tasq.contrib.django"
+    label = "tasq"
+    verbose_name = "TasQ"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the system checks
+
+        # @background functions enqueue on this process's engine; nothing is made yet.
+        register_resolver(get_engine)
+        setting_changed.connect(on_setting_changed, dispatch_uid="tasq.contrib.django.setting_changed")
