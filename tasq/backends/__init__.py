@@ -11,7 +11,10 @@ if TYPE_CHECKING:
 __all__ = ["BACKENDS", "engine_class"]
 
 # name -> "module:EngineClass", each a subclass of TasQ; "thread" is TasQ itself.
-BACKENDS: dict[str, str] = {}
+# A distributed backend subclasses tasq.backends.base.BrokerEngine (see its docstring).
+BACKENDS: dict[str, str] = {
+    "dramatiq": "tasq.backends.dramatiq:DramatiqEngine",
+}
 
 
 def engine_class(name: str) -> type[TasQ]:
@@ -24,6 +27,13 @@ def engine_class(name: str) -> type[TasQ]:
         known = ", ".join(["thread", *sorted(BACKENDS)])
         raise ValueError(f"unknown backend {name!r}; known: {known}") from None
     module_name, _, class_name = path.partition(":")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.startswith("tasq"):
+            raise
+        raise ImportError(
+            f"backend {name!r} needs {error.name!r}: pip install 'tasq-worker[{name}]'", name=error.name
+        ) from error
     engine: type[TasQ] = getattr(module, class_name)
     return engine

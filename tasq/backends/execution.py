@@ -1,0 +1,270 @@
+"""The worker's side of a distributed engine: one attempt, its hooks, its one outcome.
+
+Whatever runs the attempt (a Dramatiq middleware, later a Celery signal handler) calls
+``begin``, ``run`` and ``settle``; this module does what the thread engine does around a
+task: ``before_task`` and ``around_task`` hooks, ``RetryTask`` against ``max_retry``, then
+exactly one of done / failed through the ledger, the hooks, the callback and the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..context import use_engine
+from ..exceptions import MaxRetryExceeded, RetryTask, TaskCancelled
+from ..hooks import HOOK_NAMES, Hooks, overridden
+from ..task import TaskOptions, TaskStatus
+from .ledger import Ledger
+from .payload import TaskMessage
+
+if TYPE_CHECKING:
+    from .base import BrokerEngine
+
+__all__ = ["Attempt", "Executor", "call_hook"]
+
+logger = logging.getLogger("tasq")
+
+_DONE, _FAILED, _RETRIED, _CANCELLED = range(4)
+
+
+class Attempt:
+    """One attempt of one task, from ``begin`` to ``settle``."""
+
+    __slots__ = ("failure", "ledger", "message", "options", "value")
+
+    def __init__(self, ledger: Ledger, message: TaskMessage, options: TaskOptions | None) -> None:
+        self.ledger = ledger
+        self.message = message
+        self.options = options
+        self.value: object = None
+        self.failure: BaseException | None = None  # the error it was reported failed with
+
+
+class Executor:
+    """Runs and reports the tasks of one engine in this process."""
+
+    def __init__(self, engine: BrokerEngine) -> None:
+        self.engine = engine
+        self.hook_objects: list[Hooks] = []
+        self.hooks: dict[str, list[Callable[..., Any]]] = {name: [] for name in HOOK_NAMES}
+        self.counts = [0, 0, 0, 0]
+        self.running: dict[int, Attempt] = {}
+        # Only for workers in the engine's own process (an in-memory broker): when each task
+        # not due yet falls due, so that close() waits for due tasks and cancels the rest.
+        self.not_before: dict[int, float] = {}
+        self.cancel_pending = False  # the engine's close(cancel_pending=True) runs nothing more
+        self.closing = False  # a retry that is not due yet is cancelled, as in the thread engine
+        self._lock = threading.Lock()
+
+    def set_hooks(self, hooks: list[Hooks]) -> None:
+        self.hook_objects = hooks
+        self.hooks = {name: [getattr(h, name) for h in hooks if overridden(h, name)] for name in HOOK_NAMES}
+
+    def fresh(self) -> Executor:
+        """The executor of a forked child: the same hooks, nothing counted or running."""
+        executor = Executor(self.engine)
+        executor.set_hooks(self.hook_objects)
+        return executor
+
+    # -- one attempt --------------------------------------------------------------------
+
+    def begin(self, ledger: Ledger, message: TaskMessage, options: TaskOptions | None) -> Attempt | None:
+        """The attempt to run, or None: it already finished (a redelivery) or was cancelled."""
+        if self.cancel_pending:
+            self.fail(ledger, message, TaskCancelled(f"engine {self.engine.name!r} closed before it ran"))
+            return None
+        if not ledger.started(message):
+            logger.warning(
+                "task %d was delivered again after it finished; skipped", message.id, extra={"task_id": message.id}
+            )
+            return None
+        attempt = Attempt(ledger, message, options)
+        with self._lock:
+            self.not_before.pop(message.id, None)
+            self.running[message.id] = attempt
+        for hook in self.hooks["before_task"]:
+            call_hook(hook, message.id, message.attempt)
+        return attempt
+
+    def run(self, attempt: Attempt, fn: Callable[..., object], args: Any, kwargs: Any) -> None:
+        """Call the task inside the engine's ``around_task`` hooks; its error propagates."""
+        task_id = attempt.message.id
+        call: Callable[[], object] = functools.partial(fn, *args, **kwargs)
+        for wrap in reversed(self.hooks["around_task"]):
+            call = functools.partial(wrap, task_id, call)
+        with use_engine(self.engine):  # tasks that enqueue more tasks send them through this engine
+            value = call()
+            if inspect.isawaitable(value):
+                for wrap in self.hooks["around_coroutine"]:
+                    value = wrap(task_id, value)
+                value = asyncio.run(_awaited(value))
+        attempt.value = value
+
+    def settle(self, attempt: Attempt, error: BaseException | None) -> float | None:
+        """Report the outcome, or the seconds until the next attempt when it retries."""
+        message = attempt.message
+        with self._lock:
+            self.running.pop(message.id, None)
+        if error is None:
+            self.done(attempt.ledger, message, attempt.value)
+            return None
+        failure: BaseException | None = error
+        delay = 0.0
+        if isinstance(error, RetryTask):
+            if message.attempt >= message.max_retry:
+                failure = MaxRetryExceeded(
+                    f"task {message.id} asked for a retry on each of its {message.max_retry} attempts"
+                )
+                failure.__cause__ = error
+            else:
+                try:
+                    delay = self._retry_delay(attempt, error)
+                    failure = None
+                except Exception as bad_delay:  # noqa: BLE001 - a broken retry_delay fails the task
+                    failure = bad_delay
+                if failure is None and self.closing and delay > 0:
+                    failure = TaskCancelled(f"engine {self.engine.name!r} closed before it ran")
+        if failure is not None:
+            attempt.failure = failure
+            self.fail(attempt.ledger, message, failure)
+            return None
+        assert isinstance(error, RetryTask)
+        if self.engine.local_worker and delay > 0:
+            with self._lock:
+                self.not_before[message.id] = time.monotonic() + delay
+        attempt.ledger.retrying(message)
+        self._count(_RETRIED)
+        logger.warning(
+            "task %d asked for a retry (attempt %d of %d), next attempt in %.3fs: %s",
+            message.id,
+            message.attempt,
+            message.max_retry,
+            delay,
+            error,
+            extra={"task_id": message.id, "attempt": message.attempt},
+        )
+        for hook in self.hooks["after_retry"]:
+            call_hook(hook, message.id, error)
+        return delay
+
+    def _retry_delay(self, attempt: Attempt, error: RetryTask) -> float:
+        if error.delay is not None:
+            return error.delay
+        if attempt.message.retry_delay is not None:
+            return float(attempt.message.retry_delay)
+        options = attempt.options
+        delay = self.engine.retry_delay if options is None or options.retry_delay is None else options.retry_delay
+        return _seconds(delay(attempt.message.attempt)) if callable(delay) else float(delay)
+
+    # -- outcomes -----------------------------------------------------------------------
+
+    def done(self, ledger: Ledger, message: TaskMessage, value: object) -> None:
+        if not _recorded(ledger, message, TaskStatus.DONE, value, None):
+            return
+        for hook in self.hooks["after_done"]:
+            call_hook(hook, message.id, value)
+        on_done = self.engine.on_done
+        if on_done is not None:
+            try:
+                on_done(message.id)
+            except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
+                _callback_raised("on_done", message.id, error)
+        self._count(_DONE)
+
+    def fail(self, ledger: Ledger, message: TaskMessage, error: BaseException) -> None:
+        with self._lock:
+            self.running.pop(message.id, None)
+            self.not_before.pop(message.id, None)
+        if not _recorded(ledger, message, TaskStatus.FAILED, None, error):
+            return
+        for hook in self.hooks["after_failed"]:
+            call_hook(hook, message.id, error)
+        on_failed = self.engine.on_failed
+        if on_failed is not None:
+            try:
+                on_failed(message.id, error)
+            except BaseException as callback_error:  # noqa: BLE001 - a callback never ends a worker
+                _callback_raised("on_failed", message.id, callback_error)
+        if isinstance(error, TaskCancelled):
+            logger.warning("task %d cancelled: %s", message.id, error, extra={"task_id": message.id})
+            self._count(_CANCELLED)
+        else:
+            logger.error(
+                "task %d (%s) failed: %s: %s",
+                message.id,
+                message.name,
+                type(error).__name__,
+                error,
+                exc_info=error,
+                extra={"task_id": message.id},
+            )
+        self._count(_FAILED)
+
+    def _count(self, slot: int) -> None:
+        with self._lock:
+            self.counts[slot] += 1
+
+    def abandon_running(self, why: str) -> None:
+        """Report what still runs as cancelled (at exit); if it ends after all, the ledger
+        has its outcome already and nothing is reported twice."""
+        with self._lock:
+            attempts = list(self.running.values())
+        for attempt in attempts:
+            self.fail(attempt.ledger, attempt.message, TaskCancelled(f"task {attempt.message.id}: {why}"))
+
+    # -- worker threads -----------------------------------------------------------------
+
+    def thread_started(self) -> None:
+        for hook in self.hooks["worker_started"]:
+            call_hook(hook)
+
+    def thread_stopped(self) -> None:
+        for hook in self.hooks["worker_stopped"]:
+            call_hook(hook)
+
+
+def _recorded(
+    ledger: Ledger, message: TaskMessage, status: TaskStatus, value: object, error: BaseException | None
+) -> bool:
+    try:
+        return ledger.finished(message, status, value, error)
+    except Exception:
+        # The store is unreachable: report anyway. A redelivery could then be reported
+        # again, but an outcome nobody hears of is worse.
+        logger.exception("could not record the outcome of task %d", message.id, extra={"task_id": message.id})
+        return True
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"retry_delay must give seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"retry_delay must give a finite number of seconds >= 0, not {value!r}")
+    return float(value)
+
+
+async def _awaited(awaitable: Awaitable[object]) -> object:
+    return await awaitable
+
+
+def call_hook(hook: Callable[..., object], *args: object) -> None:
+    try:
+        hook(*args)
+    except BaseException as error:  # a hook never ends a worker
+        task_id = args[0] if args else None
+        logger.error("hook %r raised for task %s", hook, task_id, exc_info=error, extra={"task_id": task_id})
+
+
+def _callback_raised(which: str, task_id: int, error: BaseException) -> None:
+    logger.error("%s callback raised for task %d", which, task_id, exc_info=error, extra={"task_id": task_id})

@@ -1,0 +1,343 @@
+"""Where a distributed engine keeps its accounts: ids, status records, what is outstanding.
+
+A ledger answers the questions the engine API asks across processes: a new id, is this
+delivery a repeat of a task that already finished (then it is skipped, so a redelivered
+message is not reported twice), ``result(id)``, and how many of one engine's tasks are
+still outstanding (``join()``). Three kinds:
+
+- ``RedisLedger``: ids from ``INCR``, one hash per live task, each transition one Lua
+  script (atomic, one round trip). Finished records are deleted, or with ``results=N``
+  the last N are kept, as in the thread engine.
+- ``LocalLedger``: the same in memory, for the in-memory broker and eager mode.
+- ``NullLedger``: a broker with no store beside it (RabbitMQ): time-ordered ids only.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ..exceptions import TasQError
+from ..task import TaskResult, TaskStatus
+from .ids import snowflake
+from .payload import TaskMessage
+
+__all__ = ["Ledger", "LocalLedger", "NullLedger", "RedisLedger", "RemoteTaskError"]
+
+# Live records outlive the longest delay a broker accepts (Dramatiq: 7 days).
+RECORD_TTL = 7 * 24 * 3600
+_TRACEBACK_LIMIT = 8000
+
+
+class RemoteTaskError(TasQError):
+    """A task failed in another process: its error's type name, message and traceback."""
+
+    def __init__(self, type_name: str, message: str, traceback: str = "") -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.message = message
+        self.traceback = traceback
+
+
+class Ledger(Protocol):
+    # Can it tell that a task finished in another process (join(), result())?
+    observes_workers: bool
+
+    def accept(self, engine: str, producer: str) -> int:
+        """A new id, recorded PENDING and counted outstanding for ``producer``."""
+        ...
+
+    def discard(self, message: TaskMessage) -> None:
+        """The broker refused the message: forget its record."""
+        ...
+
+    def started(self, message: TaskMessage) -> bool:
+        """Record an attempt's start; False when the task already finished (a redelivery)."""
+        ...
+
+    def retrying(self, message: TaskMessage) -> None: ...
+
+    def finished(self, message: TaskMessage, status: TaskStatus, value: object, error: BaseException | None) -> bool:
+        """Record the outcome; False when it was recorded before (report nothing then)."""
+        ...
+
+    def result(self, engine: str, task_id: int) -> TaskResult | None: ...
+
+    def outstanding(self, engine: str, producer: str) -> int | None:
+        """Tasks ``producer`` accepted that have not finished; None when it cannot tell."""
+        ...
+
+
+class NullLedger:
+    observes_workers = False
+
+    def accept(self, engine: str, producer: str) -> int:
+        return snowflake()
+
+    def discard(self, message: TaskMessage) -> None:
+        pass
+
+    def started(self, message: TaskMessage) -> bool:
+        return True
+
+    def retrying(self, message: TaskMessage) -> None:
+        pass
+
+    def finished(self, message: TaskMessage, status: TaskStatus, value: object, error: BaseException | None) -> bool:
+        return True
+
+    def result(self, engine: str, task_id: int) -> TaskResult | None:
+        return None
+
+    def outstanding(self, engine: str, producer: str) -> int | None:
+        return None
+
+
+class LocalLedger:
+    """One process's accounts: the in-memory broker's and eager mode's."""
+
+    observes_workers = True
+
+    def __init__(self, results: int) -> None:
+        self._size = results
+        self._changed = threading.Condition(threading.Lock())
+        self._live: dict[int, list[Any]] = {}  # id -> [status, attempts, enqueued_at, started_at]
+        self._finished: dict[int, TaskResult] = {}
+        self._order: deque[int] = deque()
+
+    def accept(self, engine: str, producer: str) -> int:
+        task_id = snowflake()
+        with self._changed:
+            self._live[task_id] = [TaskStatus.PENDING, 0, time.time(), None]
+        return task_id
+
+    def discard(self, message: TaskMessage) -> None:
+        with self._changed:
+            self._live.pop(message.id, None)
+            self._changed.notify_all()
+
+    def started(self, message: TaskMessage) -> bool:
+        with self._changed:
+            record = self._live.get(message.id)
+            if record is None:
+                return False
+            record[0], record[1] = TaskStatus.RUNNING, message.attempt
+            if record[3] is None:
+                record[3] = time.time()
+            return True
+
+    def retrying(self, message: TaskMessage) -> None:
+        with self._changed:
+            record = self._live.get(message.id)
+            if record is not None:
+                record[0] = TaskStatus.PENDING
+
+    def finished(self, message: TaskMessage, status: TaskStatus, value: object, error: BaseException | None) -> bool:
+        with self._changed:
+            record = self._live.pop(message.id, None)
+            if record is None:
+                return False
+            if self._size:
+                self._finished[message.id] = TaskResult(
+                    id=message.id,
+                    status=status,
+                    attempts=record[1],
+                    return_value=value,
+                    error=error,
+                    enqueued_at=_utc(record[2]),
+                    started_at=None if record[3] is None else _utc(record[3]),
+                    finished_at=_utc(time.time()),
+                )
+                self._order.append(message.id)
+                if len(self._order) > self._size:
+                    self._finished.pop(self._order.popleft(), None)
+            self._changed.notify_all()
+            return True
+
+    def result(self, engine: str, task_id: int) -> TaskResult | None:
+        with self._changed:
+            finished = self._finished.get(task_id)
+            if finished is not None:
+                return finished
+            record = self._live.get(task_id)
+            if record is None:
+                return None
+            status, attempts, enqueued_at, started_at = record
+        return TaskResult(
+            id=task_id,
+            status=status,
+            attempts=attempts,
+            return_value=None,
+            error=None,
+            enqueued_at=_utc(enqueued_at),
+            started_at=None if started_at is None else _utc(started_at),
+            finished_at=None,
+        )
+
+    def outstanding(self, engine: str, producer: str) -> int | None:
+        with self._changed:
+            return len(self._live)
+
+    def live_ids(self) -> list[int]:
+        with self._changed:
+            return list(self._live)
+
+    def wait_until(self, done: Callable[[Collection[int]], bool], timeout: float | None) -> bool:
+        """Wait until ``done(live ids)`` is true, or ``timeout``; True if it is."""
+        with self._changed:
+            return self._changed.wait_for(lambda: done(self._live.keys()), timeout)
+
+
+# Each transition is one script: atomic, one round trip. Keys are built from ARGV[1], the
+# engine's prefix, as Dramatiq's own scripts do (a single Redis, not a cluster).
+_ACCEPT = """
+local id = redis.call('INCR', ARGV[1] .. ':ids')
+local key = ARGV[1] .. ':task:' .. id
+redis.call('HSET', key, 'status', 'PENDING', 'attempts', 0, 'enqueued_at', ARGV[2], 'producer', ARGV[3])
+redis.call('EXPIRE', key, ARGV[4])
+local outstanding = ARGV[1] .. ':outstanding:' .. ARGV[3]
+redis.call('INCR', outstanding)
+redis.call('EXPIRE', outstanding, ARGV[4])
+return id
+"""
+
+_DISCARD = """
+local key = ARGV[1] .. ':task:' .. ARGV[2]
+if redis.call('DEL', key) == 1 then
+  redis.call('DECR', ARGV[1] .. ':outstanding:' .. ARGV[3])
+end
+return 1
+"""
+
+_START = """
+local key = ARGV[1] .. ':task:' .. ARGV[2]
+local status = redis.call('HGET', key, 'status')
+if (not status) or status == 'DONE' or status == 'FAILED' then return 0 end
+redis.call('HSET', key, 'status', 'RUNNING', 'attempts', ARGV[3])
+redis.call('HSETNX', key, 'started_at', ARGV[4])
+return 1
+"""
+
+_RETRY = """
+local key = ARGV[1] .. ':task:' .. ARGV[2]
+if redis.call('HGET', key, 'status') == 'RUNNING' then redis.call('HSET', key, 'status', 'PENDING') end
+return 1
+"""
+
+_FINISH = """
+local key = ARGV[1] .. ':task:' .. ARGV[2]
+local status = redis.call('HGET', key, 'status')
+if (not status) or status == 'DONE' or status == 'FAILED' then return 0 end
+local producer = redis.call('HGET', key, 'producer')
+if producer then
+  local outstanding = ARGV[1] .. ':outstanding:' .. producer
+  if redis.call('DECR', outstanding) <= 0 then redis.call('DEL', outstanding) end
+end
+local keep = tonumber(ARGV[5])
+if keep == 0 then
+  redis.call('DEL', key)
+  return 1
+end
+redis.call('HSET', key, 'status', ARGV[3], 'finished_at', ARGV[4], 'attempts', ARGV[6],
+  'error_type', ARGV[7], 'error', ARGV[8], 'traceback', ARGV[9], 'value', ARGV[10])
+redis.call('EXPIRE', key, ARGV[11])
+local finished = ARGV[1] .. ':finished'
+redis.call('RPUSH', finished, ARGV[2])
+while redis.call('LLEN', finished) > keep do
+  redis.call('DEL', ARGV[1] .. ':task:' .. redis.call('LPOP', finished))
+end
+return 1
+"""
+
+
+class RedisLedger:
+    """Accounts in the broker's own Redis, under ``tasq:<engine name>:``."""
+
+    observes_workers = True
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._accept = client.register_script(_ACCEPT)
+        self._discard = client.register_script(_DISCARD)
+        self._start = client.register_script(_START)
+        self._retry = client.register_script(_RETRY)
+        self._finish = client.register_script(_FINISH)
+
+    def accept(self, engine: str, producer: str) -> int:
+        return int(self._accept(args=[_prefix(engine), time.time(), producer, RECORD_TTL]))
+
+    def discard(self, message: TaskMessage) -> None:
+        self._discard(args=[_prefix(message.engine), message.id, message.producer])
+
+    def started(self, message: TaskMessage) -> bool:
+        return bool(self._start(args=[_prefix(message.engine), message.id, message.attempt, time.time()]))
+
+    def retrying(self, message: TaskMessage) -> None:
+        self._retry(args=[_prefix(message.engine), message.id])
+
+    def finished(self, message: TaskMessage, status: TaskStatus, value: object, error: BaseException | None) -> bool:
+        error_type = error_text = trace = stored = ""
+        if message.results:
+            if error is not None:
+                error_type, error_text, trace = _describe_error(error)
+            stored = _json_or_empty(value)
+        args = [_prefix(message.engine), message.id, status.value, time.time(), message.results, message.attempt]
+        args += [error_type, error_text, trace, stored, RECORD_TTL]
+        return bool(self._finish(args=args))
+
+    def result(self, engine: str, task_id: int) -> TaskResult | None:
+        raw = self._client.hgetall(f"{_prefix(engine)}:task:{task_id}")
+        if not raw:
+            return None
+        record = {_text(key): _text(value) for key, value in raw.items()}
+        error: BaseException | None = None
+        if record.get("error_type"):
+            error = RemoteTaskError(record["error_type"], record.get("error", ""), record.get("traceback", ""))
+        value = json.loads(record["value"]) if record.get("value") else None
+        return TaskResult(
+            id=task_id,
+            status=TaskStatus(record.get("status", "PENDING")),
+            attempts=int(record.get("attempts", 0)),
+            return_value=value,
+            error=error,
+            enqueued_at=_utc(float(record.get("enqueued_at", 0))),
+            started_at=_utc(float(record["started_at"])) if record.get("started_at") else None,
+            finished_at=_utc(float(record["finished_at"])) if record.get("finished_at") else None,
+        )
+
+    def outstanding(self, engine: str, producer: str) -> int | None:
+        value = self._client.get(f"{_prefix(engine)}:outstanding:{producer}")
+        return max(0, int(value)) if value is not None else 0
+
+
+def _prefix(engine: str) -> str:
+    return f"tasq:{engine}"
+
+
+def _describe_error(error: BaseException) -> tuple[str, str, str]:
+    import traceback
+
+    trace = "".join(traceback.format_exception(error))[-_TRACEBACK_LIMIT:]
+    return type(error).__qualname__, str(error), trace
+
+
+def _json_or_empty(value: object) -> str:
+    if value is None:
+        return ""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return ""  # result(id) shows return values that JSON can carry, None otherwise
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
