@@ -143,6 +143,8 @@ class TasQMiddleware:
                     failure = error
                     await send({"type": "lifespan.startup.failed", "message": f"TasQ: {error}"})
                     return
+            elif message["type"] == "lifespan.startup.failed":
+                self.engine.close()  # never started: what the app's startup enqueued is reported cancelled
             await send(message)
 
         token = _request_engine.set(self._renew())  # for tasks the app's own lifespan enqueues

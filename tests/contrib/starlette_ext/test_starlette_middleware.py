@@ -59,8 +59,10 @@ def test_engine_options_are_checked_when_the_middleware_is_built_and_start_no_th
         TasQMiddleware(PlainTextResponse("x"), max_retry=0)
     with pytest.raises(TypeError, match="unexpected keyword argument 'wokers'"):
         TasQMiddleware(PlainTextResponse("x"), wokers=4)
+    given = TasQ()
     with pytest.raises(TypeError, match="not both"):
-        TasQMiddleware(PlainTextResponse("x"), tasq=TasQ(), workers=2)
+        TasQMiddleware(PlainTextResponse("x"), tasq=given, workers=2)
+    given.close()
     with pytest.raises(TypeError, match="tasq must be a TasQ engine"):
         TasQMiddleware(PlainTextResponse("x"), tasq="engine")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"sequence of tasq\.Hooks"):
@@ -273,7 +275,8 @@ def test_a_failing_app_startup_fails_and_starts_no_engine() -> None:
     app = make_app(lifespan=lifespan)
     with pytest.raises(RuntimeError, match="no database"), TestClient(app):
         pass
-    assert not middleware_of(app).engine.started
+    engine = middleware_of(app).engine
+    assert engine.closed and engine.stats().workers == 0  # never started, and not left open
 
 
 def test_a_closed_engine_given_with_tasq_fails_startup_clearly() -> None:
