@@ -4,6 +4,8 @@ cancels no task; async def tasks and sync tasks both run."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -113,3 +115,39 @@ def test_a_client_disconnect_cancels_no_task() -> None:
         assert sum(recorder.done.values()) == 4 and not recorder.failed
     finally:
         middleware.engine.close(timeout=5)
+
+
+SYNC_TASKS_PAST_THE_DRAIN = """
+import sys, time
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from tasq.contrib.starlette import TasQMiddleware
+
+def report(task_id, error):
+    print("failed", task_id, type(error).__name__, flush=True)
+
+async def enqueue(request):
+    return JSONResponse([request.state.tasq.enqueue(lambda: time.sleep(10)) for _ in range(2)])
+
+middleware = Middleware(TasQMiddleware, workers=2, shutdown_timeout=0.2, on_failed=report)
+app = Starlette(routes=[Route("/", enqueue, methods=["POST"])], middleware=[middleware])
+with TestClient(app) as client:
+    print("accepted", *client.post("/").json(), flush=True)
+    time.sleep(0.2)
+print("drained", flush=True)
+"""
+
+
+def test_tasks_cut_short_by_the_drain_are_not_reported_again_at_exit() -> None:
+    # The engine closes itself at interpreter exit too; after the app's drain it must not
+    # report (or wait for) the tasks it abandoned a second time.
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", SYNC_TASKS_PAST_THE_DRAIN], capture_output=True, text=True, timeout=30, check=True
+    )
+    lines = done.stdout.splitlines()
+    assert lines == ["accepted 1 2", "failed 1 TaskCancelled", "failed 2 TaskCancelled", "drained"], done.stdout
+    assert time.monotonic() - started < 8  # not waiting for the 10 s tasks, at the drain or at exit
