@@ -12,6 +12,7 @@ from .webdemo import run
 WEB_DEMOS: list[str] = [
     "example_projects.starlette_app.demo",
     "example_projects.fastapi_app.demo",
+    "example_projects.django_project.demo",
 ]
 
 

@@ -1,0 +1,65 @@
+"""A small Django project whose views hand slow work to TasQ.
+
+PostgreSQL when DATABASE_URL is set (postgres://user@host/db), SQLite next to this file otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+import django
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-only-not-a-secret")
+DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+INSTALLED_APPS = [
+    "tasq.contrib.django",
+    "signups",
+    # Django 6 has django.tasks built in; before, the django-tasks backport provides it.
+    *(["django_tasks"] if django.VERSION < (6, 0) else []),
+]
+MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]  # a JSON API: no sessions, no CSRF
+ROOT_URLCONF = "djangodemo.urls"
+WSGI_APPLICATION = "djangodemo.wsgi.application"
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+DATABASES = {
+    "default": dj_database_url.config(default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=600),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Ten worker threads write at once: wait for the lock instead of failing, and let
+    # readers run beside the writer.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
+
+# The engine: every option of tasq.TasQ, upper-cased.
+TASQ = {
+    "WORKERS": int(os.environ.get("TASQ_WORKERS", "10")),
+    "MAX_RETRY": 3,
+    "RETRY_DELAY": 0.05,
+    "SHUTDOWN_TIMEOUT": float(os.environ.get("TASQ_SHUTDOWN_TIMEOUT", "20")),
+}
+# Django's own Tasks framework, on the same engine.
+TASKS = {"default": {"BACKEND": "tasq.contrib.django.backend.TasQBackend"}}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        # DEBUG shows every task enqueued, started and done; INFO only retries and failures.
+        "tasq": {"handlers": ["console"], "level": os.environ.get("TASQ_LOG_LEVEL", "INFO")},
+        "django.tasks": {"handlers": ["console"], "level": "WARNING"},
+        "django_tasks": {"handlers": ["console"], "level": "WARNING"},
+    },
+}
