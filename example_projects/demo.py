@@ -10,6 +10,7 @@ from .webdemo import run
 
 # Each example's demo.py holds DEMO = WebDemo(...); one line per example app.
 WEB_DEMOS: list[str] = [
+    "example_projects.flask_app.demo",
     "example_projects.starlette_app.demo",
     "example_projects.fastapi_app.demo",
     "example_projects.django_project.demo",
