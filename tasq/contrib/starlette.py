@@ -60,8 +60,7 @@ class TasQMiddleware:
         # Builds (and so validates) the engine now; constructing one starts no thread.
         self.engine = tasq if tasq is not None else TasQ(**self._options)
         self._ready = False  # hooks added, and started if it cannot start itself
-        _add_hooks(self.engine, self._hooks)
-        _remember(self.engine)
+        self._own(self.engine)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -88,9 +87,15 @@ class TasQMiddleware:
         engine = self.engine
         if engine.closed and not self._adopted:  # a new lifespan after a shutdown (a TestClient reused)
             engine = self.engine = TasQ(**self._options)
-            _add_hooks(engine, self._hooks)
-            _remember(engine)
+            self._own(engine)
         return engine
+
+    def _own(self, engine: TasQ) -> None:
+        if self._hooks and engine.started:
+            raise RuntimeError("hooks can only be added to an engine that has not started")
+        for hook in self._hooks:
+            engine.add_hooks(hook)
+        _remember(engine)
 
     def _prepare(self, lazily: bool = False) -> TasQ:
         engine = self._renew()
@@ -111,8 +116,14 @@ class TasQMiddleware:
         await _drain(self.engine)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not await self._wrap_lifespan(self.app, scope, receive, send):
+            # A bare ASGI app that knows nothing of lifespan: the engine still gets one.
+            await self._wrap_lifespan(_plain_lifespan, scope, receive, send)
+
+    async def _wrap_lifespan(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Run ``app``'s lifespan with the engine's inside it; False if ``app`` does not speak lifespan."""
         failure: BaseException | None = None
-        spoke = False  # whether the app takes part in the lifespan protocol
+        spoke = False
 
         async def app_receive() -> Message:
             nonlocal failure, spoke
@@ -149,31 +160,21 @@ class TasQMiddleware:
 
         token = _request_engine.set(self._renew())  # for tasks the app's own lifespan enqueues
         try:
-            await self.app(scope, app_receive, app_send)
+            await app(scope, app_receive, app_send)
         except Exception:
             if spoke:
                 raise
             logger.debug("the app does not handle lifespan; TasQMiddleware answers it", exc_info=True)
         finally:
             _request_engine.reset(token)
-        if not spoke:
-            await self._answer_lifespan(receive, send)
+        return spoke
 
-    async def _answer_lifespan(self, receive: Receive, send: Send) -> None:
-        """The lifespan protocol for an app that has none of its own (a bare ASGI callable)."""
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    self._prepare().start()
-                except (TasQError, RuntimeError) as error:
-                    await send({"type": "lifespan.startup.failed", "message": f"TasQ: {error}"})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self._drain()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+
+async def _plain_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "lifespan.startup.complete"})
+    await receive()
+    await send({"type": "lifespan.shutdown.complete"})
 
 
 def get_engine(connection: HTTPConnection) -> TasQ:
@@ -235,13 +236,6 @@ class _LogEvents(Hooks):
 
     def after_done(self, task_id: int, return_value: object) -> None:
         logger.debug("task %d done", task_id, extra={"task_id": task_id})
-
-
-def _add_hooks(engine: TasQ, hooks: Sequence[Hooks]) -> None:
-    if hooks and engine.started:
-        raise RuntimeError("hooks can only be added to an engine that has not started")
-    for hook in hooks:
-        engine.add_hooks(hook)
 
 
 def _add_log_events(engine: TasQ, wanted: bool | None) -> None:
