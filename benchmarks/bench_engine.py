@@ -265,7 +265,8 @@ def _tasq_log(level: int) -> Iterator[None]:
     try:
         yield
     finally:
-        log.level, log.propagate = saved[0], saved[1]
+        log.setLevel(saved[0])  # setLevel, not an assignment: it clears the logger's level cache
+        log.propagate = saved[1]
         log.handlers[:] = saved[2]
 
 

@@ -22,12 +22,12 @@ def groups(results: Iterable[Result]) -> dict[str, list[Result]]:
 
 
 def cells(result: Result) -> tuple[str, ...]:
-    unit = result.unit.replace("ns/task", "ns").replace("B/task", "B")
+    # Per task is the common case, said once in the group's heading; other units in full.
+    unit = {"ns/task": "ns", "B/task": "B"}.get(result.unit, result.unit)
     ratio = "" if result.ratio is None else f"{result.ratio:.2f}x"
     spread = "" if result.spread is None else f"{result.spread[0]:.2f}-{result.spread[1]:.2f}"
     met = {None: "", True: "yes", False: "NO"}[result.met]
-    per = result.unit.split("/", 1)[1] if "/" in result.unit else ""
-    median = f"{result.ns:,.0f} {unit}" + (f"/{per}" if per and result.unit not in ("ns/task", "B/task") else "")
+    median = f"{result.ns:,.0f} {unit}"
     return (result.name, median, ratio, spread, result.baseline or "", result.target, met, result.note)
 
 
