@@ -45,3 +45,15 @@ def test_engine_benchmark_yields_every_row() -> None:
     assert all(result.met is not None for result in targets)
     assert "## end to end" in markdown(results, [], 1.0, "python -m benchmarks")
     assert text_table("group", results[:2]).count("\n") == 4
+
+
+def test_a_module_that_fails_to_import_is_reported_loudly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import benchmarks.__main__ as bench_main
+
+    monkeypatch.setattr(bench_main, "discover", lambda: ["does_not_exist"])
+    assert bench_main.main(["--quick", "--no-docs"]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED TO IMPORT benchmarks.bench_does_not_exist" in err
+    assert "BENCHMARKS THAT DID NOT RUN" in err
