@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import anyio.to_thread
 from starlette.requests import HTTPConnection
@@ -19,10 +20,14 @@ from ..context import register_resolver
 from ..engine import TasQ
 from ..exceptions import TasQClosed, TasQError
 from ..hooks import Hooks
+from ..task import RetryDelay
 
 __all__ = ["TasQMiddleware", "get_engine", "tasq_lifespan"]
 
 logger = logging.getLogger("tasq")
+
+_UNSET: Any = object()  # an engine option not given: TasQ's own default applies
+_ENGINE_OPTIONS = frozenset(inspect.signature(TasQ.__init__).parameters) - {"self"}
 
 
 class TasQMiddleware:
@@ -34,26 +39,41 @@ class TasQMiddleware:
     the "tasq" logger is enabled for DEBUG as the engine starts).
     """
 
+    # TasQ's options, spelled out rather than **kwargs so that type checkers see them and
+    # ``app`` can be a keyword too (Starlette before 1.0 builds middleware with app=...).
     def __init__(
         self,
         app: ASGIApp,
-        /,
         *,
         tasq: TasQ | None = None,
         hooks: Sequence[Hooks] = (),
         log_events: bool | None = None,
-        **engine_options: Any,
+        workers: int = _UNSET,
+        max_retry: int = _UNSET,
+        retry_delay: RetryDelay = _UNSET,
+        queue_size: int = _UNSET,
+        on_full: Literal["block", "raise"] = _UNSET,
+        on_done: Callable[[int], object] | None = _UNSET,
+        on_failed: Callable[[int, BaseException], object] | None = _UNSET,
+        results: int = _UNSET,
+        name: str = _UNSET,
+        eager: bool = _UNSET,
+        autostart: bool = _UNSET,
+        shutdown_timeout: float | None = _UNSET,
+        backend: str = _UNSET,
+        broker_url: str | None = _UNSET,
     ) -> None:
+        given = {key: value for key, value in locals().items() if key in _ENGINE_OPTIONS and value is not _UNSET}
         if tasq is not None and not isinstance(tasq, TasQ):
             raise TypeError(f"tasq must be a TasQ engine, not {type(tasq).__name__}")
-        if tasq is not None and engine_options:
-            raise TypeError(f"pass engine options or tasq=, not both (got {', '.join(sorted(engine_options))})")
+        if tasq is not None and given:
+            raise TypeError(f"pass engine options or tasq=, not both (got {', '.join(sorted(given))})")
         if isinstance(hooks, Hooks) or not all(isinstance(h, Hooks) for h in hooks):
             raise TypeError("hooks must be a sequence of tasq.Hooks instances")
         if log_events is not None and not isinstance(log_events, bool):
             raise TypeError(f"log_events must be True, False or None, not {log_events!r}")
         self.app = app
-        self._options = {"autostart": True, "name": "app", **engine_options}
+        self._options: dict[str, Any] = {"autostart": True, "name": "app", **given}
         self._hooks = tuple(hooks)
         self._log_events = log_events
         self._adopted = tasq is not None

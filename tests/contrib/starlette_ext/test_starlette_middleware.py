@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -71,6 +72,15 @@ def test_engine_options_are_checked_when_the_middleware_is_built_and_start_no_th
     assert (middleware.engine.workers, middleware.engine.max_retry, middleware.engine.started) == (3, 5, False)
     assert threading.active_count() == threads
     middleware.engine.close()
+
+
+def test_every_engine_option_is_a_middleware_option() -> None:
+    engine_options = set(inspect.signature(TasQ.__init__).parameters) - {"self"}
+    assert engine_options <= set(inspect.signature(TasQMiddleware.__init__).parameters)
+    middleware = TasQMiddleware(app=PlainTextResponse("x"), shutdown_timeout=None, on_full="raise", queue_size=5)
+    engine = middleware.engine  # app= as a keyword: how Starlette before 1.0 builds middleware
+    assert (engine.shutdown_timeout, engine.on_full, engine.queue_size, engine.name) == (None, "raise", 5, "app")
+    engine.close()
 
 
 def test_lifespan_starts_the_engine_and_shutdown_drains_it() -> None:
