@@ -22,7 +22,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from tasq import RetryTask, TasQ
+from tasq import RetryTask, TaskOptions, TasQ
 
 from . import get_engine
 from .hooks import tracking
@@ -162,17 +162,25 @@ def _results_of(alias: str, size: int) -> _Results:
     return store
 
 
+_functions: dict[Callable[..., object], tuple[TaskOptions, bool]] = {}  # @task functions: module level
+
+
 class _Run:
     """One Django task on the engine: ``do()`` runs an attempt, the engine's hooks the rest."""
 
-    __slots__ = ("is_async", "result", "results", "sender", "task_id")
+    __slots__ = ("is_async", "result", "results", "sender", "task_id", "tasq_options")
 
     def __init__(self, result: Any, results: _Results, sender: type) -> None:
         self.result = result
         self.results = results
         self.sender = sender
-        self.is_async = iscoroutinefunction(result.task.func)
         self.task_id = 0
+        func = result.task.func
+        known = _functions.get(func)
+        if known is None:
+            # The engine names the task by its options in its logs: the Django task's path.
+            known = _functions[func] = (TaskOptions(name=result.task.module_path), iscoroutinefunction(func))
+        self.tasq_options, self.is_async = known
 
     def enqueued(self, task_id: int, result_id: str) -> None:
         self.task_id = task_id

@@ -55,7 +55,8 @@ class DjangoHooks(Hooks):
             tracking.set(None)  # a task enqueued by this one (eager mode) is not this one
             self.tracked[task_id] = run
             run.enqueued(task_id, f"{self.prefix}{task_id}")
-        logger.debug("task %d enqueued", task_id, extra={"task_id": task_id})
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("task %d enqueued", task_id, extra={"task_id": task_id})
         _send(signals.task_enqueued, self.engine, task_id)
 
     def around_task(self, task_id: int, call: Callable[[], T]) -> T:
@@ -64,12 +65,18 @@ class DjangoHooks(Hooks):
             # (and open transaction) belong to the caller.
             self._started(task_id)
             return call()
-        _guarded(db.before_task, task_id)
+        try:
+            db.before_task()
+        except Exception:  # noqa: BLE001 - a broken connection must not fail the task or the worker
+            _hygiene_failed(task_id)
         try:
             self._started(task_id)
             return call()
         finally:
-            _guarded(db.after_task, task_id, task_id)
+            try:
+                db.after_task(task_id)
+            except Exception:  # noqa: BLE001 - a broken connection must not fail the task or the worker
+                _hygiene_failed(task_id)
 
     def around_coroutine(self, task_id: int, coro: Awaitable[T]) -> Awaitable[T]:
         return db.after_coroutine(coro) if getattr(_worker, "active", False) else coro
@@ -84,7 +91,8 @@ class DjangoHooks(Hooks):
         run = self.tracked.pop(task_id, None)
         if run is not None:
             run.done(return_value)
-        logger.debug("task %d done", task_id, extra={"task_id": task_id})
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("task %d done", task_id, extra={"task_id": task_id})
         _send(signals.task_done, self.engine, task_id)
 
     def after_failed(self, task_id: int, error: BaseException) -> None:
@@ -99,10 +107,14 @@ class DjangoHooks(Hooks):
 
     def worker_stopped(self) -> None:
         _worker.active = False
-        _guarded(db.close_thread_connections, None)
+        try:
+            db.close_thread_connections()
+        except Exception:  # noqa: BLE001 - a broken connection must not fail the task or the worker
+            _hygiene_failed(None)
 
     def _started(self, task_id: int) -> None:
-        logger.debug("task %d started", task_id, extra={"task_id": task_id})
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("task %d started", task_id, extra={"task_id": task_id})
         _send(signals.task_started, self.engine, task_id)
 
 
@@ -121,11 +133,8 @@ def _send(signal: Signal, engine: TasQ, task_id: int, **named: Any) -> None:
             )
 
 
-def _guarded(hygiene: Callable[..., object], task_id: int | None, *args: object) -> None:
-    try:
-        hygiene(*args)
-    except Exception:
-        logger.exception("database connection hygiene failed for task %s", task_id, extra={"task_id": task_id})
+def _hygiene_failed(task_id: int | None) -> None:
+    logger.exception("closing database connections failed for task %s", task_id, extra={"task_id": task_id})
 
 
 def _new_prefix() -> str:
