@@ -1,0 +1,185 @@
+"""The contract suite's engines: the thread engine, Dramatiq's in-memory broker with its
+worker in this process, and real Redis / RabbitMQ with a ``tasq worker`` subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tasq import TasQ
+from tests.backends.recording import EventLog, Events
+from tests.services import RABBITMQ_URL, REDIS_URL, require
+
+ROOT = Path(__file__).resolve().parents[2]
+KINDS = ["thread", "stub", "redis", "rabbitmq"]
+ENGINE = "contract"  # the name the worker's engine has too: it reports these tasks
+
+
+def tasq_command() -> list[str]:
+    script = Path(sys.executable).with_name("tasq")  # the console script pip installed
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "tasq.cli"]
+
+
+class WorkerProcess:
+    """``tasq worker tests.backends.worker_app`` in its own session, logging to a file."""
+
+    def __init__(self, url: str, directory: Path, engine: str = ENGINE, threads: int = 4) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.events = Events(directory / "events.jsonl")
+        self.log_path = directory / f"worker-{uuid.uuid4().hex[:8]}.log"
+        env = dict(
+            os.environ,
+            TASQ_BROKER_URL=url,
+            TASQ_TEST_EVENTS=str(self.events.path),
+            TASQ_TEST_ENGINE=engine,
+            dramatiq_worker_timeout="100",  # an idle worker looks for messages every 0.1 s
+        )
+        env.pop("TASQ_BACKEND", None)
+        command = [*tasq_command(), "worker", "tests.backends.worker_app", "-p", "1", "-t", str(threads)]
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(
+                [*command, "--shutdown-timeout", "15"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while "ready for action" not in self.log():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"tasq worker did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+
+    def terminate(self, group: bool = False) -> None:
+        if self.process.poll() is None:
+            if group:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            else:
+                self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 30.0, group: bool = False) -> int:
+        self.terminate(group)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"tasq worker ignored SIGTERM for {timeout}s:\n{self.log()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+
+def flush_redis() -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)  # db 15: the tests' own, and only that one
+    client.flushdb()
+    client.close()
+
+
+def purge_rabbitmq(*engines: str) -> None:
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    broker = RabbitmqBroker(url=RABBITMQ_URL)
+    for engine in engines:
+        for queue in (f"tasq.{engine}", f"tasq.{engine}.DQ", f"tasq.{engine}.XQ"):
+            try:
+                broker.channel.queue_purge(queue)
+            except Exception:  # not declared yet: nothing to purge
+                del broker.channel
+    broker.close()
+
+
+@pytest.fixture(scope="session")
+def redis_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    require("Redis")
+    flush_redis()
+    worker = WorkerProcess(REDIS_URL, tmp_path_factory.mktemp("redis-worker"))
+    worker.wait_ready()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    require("RabbitMQ")
+    purge_rabbitmq(ENGINE)
+    worker = WorkerProcess(RABBITMQ_URL, tmp_path_factory.mktemp("rabbitmq-worker"))
+    worker.wait_ready()
+    yield worker
+    worker.stop()
+
+
+@dataclass
+class Harness:
+    """One engine kind: ``make(**options)`` gives a started engine, ``events`` what was reported."""
+
+    kind: str
+    events: Events
+    worker: WorkerProcess | None
+    url: str | None
+    engines: list[TasQ] = field(default_factory=list)
+
+    @property
+    def remote(self) -> bool:
+        return self.worker is not None
+
+    def make(self, **options: object) -> TasQ:
+        log = EventLog(self.events.path)
+        if self.kind == "thread":
+            engine = TasQ(name=ENGINE, on_done=log.on_done, on_failed=log.on_failed, **options)  # type: ignore[arg-type]
+        elif self.kind == "stub":
+            engine = TasQ(
+                backend="dramatiq",
+                broker_url="stub://",
+                name=ENGINE,
+                on_done=log.on_done,
+                on_failed=log.on_failed,
+                **options,  # type: ignore[arg-type]
+            )
+        else:  # the worker's engine reports; this one only sends (and logs what it enqueued)
+            engine = TasQ(backend="dramatiq", broker_url=self.url, name=ENGINE, **options)  # type: ignore[arg-type]
+        engine.add_hooks(log)
+        engine.start()
+        self.engines.append(engine)
+        return engine
+
+    def key(self) -> str:
+        """A key no other test uses, for tasks that count their attempts in the worker."""
+        return f"{self.kind}-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(params=KINDS)
+def contract(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    kind: str = request.param
+    if kind in ("redis", "rabbitmq"):
+        worker: WorkerProcess = request.getfixturevalue(f"{kind}_worker")
+        harness = Harness(kind, worker.events, worker, REDIS_URL if kind == "redis" else RABBITMQ_URL)
+    else:
+        harness = Harness(kind, Events(tmp_path / "events.jsonl"), None, None)
+    yield harness
+    for engine in harness.engines:
+        engine.close(timeout=10)
+
+
+Make = Callable[..., TasQ]

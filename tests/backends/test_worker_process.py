@@ -1,0 +1,119 @@
+"""Processes come and go; tasks are not lost: a worker stopped with SIGTERM mid-load, and a
+web process that enqueues and exits. Over real Redis (and RabbitMQ when it is up)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tasq import TasQ
+from tests.backends import tasks
+from tests.backends.conftest import ROOT, WorkerProcess, purge_rabbitmq
+from tests.conftest import scaled
+from tests.services import RABBITMQ_URL, REDIS_URL, require
+
+pytestmark = pytest.mark.services
+
+BROKERS = {"redis": ("Redis", REDIS_URL), "rabbitmq": ("RabbitMQ", RABBITMQ_URL)}
+
+
+def broker(kind: str, engine: str) -> str:
+    service, url = BROKERS[kind]
+    require(service)
+    if kind == "redis":
+        flush_redis_queue(engine)
+    else:
+        purge_rabbitmq(engine)
+    return url
+
+
+def flush_redis_queue(engine: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = [*client.scan_iter(f"dramatiq:tasq.{engine}*"), *client.scan_iter(f"tasq:{engine}:*")]
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def sigterm_under_load(kind: str, tmp_path: Path, n: int, group: bool) -> None:
+    engine_name = f"sigterm-{uuid.uuid4().hex[:8]}"
+    url = broker(kind, engine_name)
+    first = WorkerProcess(url, tmp_path, engine=engine_name, threads=4)
+    first.wait_ready()
+    engine = TasQ(backend="dramatiq", broker_url=url, name=engine_name)
+    ids = [engine.enqueue(tasks.sleep_then.task(0.05, i)) for i in range(n)]
+    events = first.events
+    deadline = time.monotonic() + 20
+    while sum(e["event"] == "on_done" for e in events.all()) < n // 10:
+        assert time.monotonic() < deadline, first.log()[-2000:]
+        time.sleep(0.01)
+    assert first.stop(group=group) == 0  # graceful: running tasks finish, the rest go back
+    stopped_with = len([e for e in events.all() if e["event"] == "on_done"])
+    assert stopped_with < n, "the worker finished everything before the signal: nothing was tested"
+    second = WorkerProcess(url, tmp_path, engine=engine_name, threads=4)
+    try:
+        assert events.wait(ids, timeout=60), second.log()[-2000:]
+    finally:
+        assert second.stop() == 0
+    events.assert_once_each(ids)
+    starts = [e["id"] for e in events.all() if e["event"] == "start"]
+    assert sorted(starts) == sorted(ids), "a task ran twice: the first worker dropped one it had started"
+    assert "Killing worker process" not in first.log()
+    engine.close()
+
+
+@pytest.mark.stress  # N/10 by default, all of it under `make stress`
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", BROKERS)
+def test_a_worker_stopped_with_sigterm_mid_load_loses_nothing(kind: str, tmp_path: Path) -> None:
+    sigterm_under_load(kind, tmp_path, n=scaled(2000), group=False)
+
+
+@pytest.mark.timeout(90)
+def test_sigterm_to_the_whole_process_group_is_one_graceful_stop(tmp_path: Path) -> None:
+    # systemd's default KillMode signals every process of the unit at once.
+    sigterm_under_load("redis", tmp_path, n=scaled(2000), group=True)
+
+
+PRODUCER = """
+import json, sys
+from tasq import TasQ
+from tests.backends import tasks
+engine = TasQ(backend="dramatiq", broker_url=sys.argv[1], name=sys.argv[2])
+print(json.dumps([engine.enqueue(tasks.add.task(i, i)) for i in range(int(sys.argv[3]))]), flush=True)
+# no close(): the interpreter exits with the tasks in the broker
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", BROKERS)
+def test_tasks_a_web_process_enqueued_before_it_exited_all_run(kind: str, tmp_path: Path) -> None:
+    engine_name = f"restart-{uuid.uuid4().hex[:8]}"
+    url = broker(kind, engine_name)
+    ids: list[int] = []
+    for _ in range(2):  # the web process, and the same after a restart
+        produced = subprocess.run(
+            [sys.executable, "-c", PRODUCER, url, engine_name, "50"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        ids += json.loads(produced.stdout)
+    assert len(set(ids)) == 100
+    worker = WorkerProcess(url, tmp_path, engine=engine_name)  # only now: the tasks waited in the broker
+    try:
+        assert worker.events.wait(ids, timeout=30), worker.log()[-2000:]
+    finally:
+        worker.stop()
+    worker.events.assert_once_each(ids)
+    assert [worker.events.outcome(i)["value"] for i in ids] == [2 * i for i in range(50)] * 2
