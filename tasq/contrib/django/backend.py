@@ -110,6 +110,23 @@ class TasQBackend(BaseTaskBackend):  # type: ignore[misc]  # Django ships no typ
     async def aget_result(self, result_id: str) -> Any:
         return self.get_result(result_id)
 
+    def check(self, **kwargs: Any) -> list[Any]:
+        from django.apps import apps
+        from django.core.checks import Warning as CheckWarning
+
+        from .checks import settings_messages
+
+        if apps.is_installed("tasq.contrib.django"):
+            return []  # the app checks settings.TASQ itself
+        hint = "Add 'tasq.contrib.django' to INSTALLED_APPS."
+        missing = CheckWarning(
+            "TasQBackend is configured but the tasq.contrib.django app is not installed: @background"
+            " functions then run on tasq.default(), not on this engine.",
+            hint=hint,
+            id="tasq.W001",
+        )
+        return [missing, *settings_messages()]
+
     def _prepare(self, task: Any, args: Any, kwargs: Any) -> tuple[TasQ, _Run, datetime | None]:
         self.validate_task(task)
         engine = get_engine()

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import validate
 
-__all__ = ["check_settings"]
+__all__ = ["check_settings", "settings_messages"]
 
 BACKEND_PATH = "tasq.contrib.django.backend.TasQBackend"
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if not apps.is_installed("tasq.contrib.django"):
+        return []  # only TasQBackend is configured: its own check() reports
+    return settings_messages()
+
+
+def settings_messages() -> list[CheckMessage]:
     try:
         options = validate()
     except ImproperlyConfigured as error:

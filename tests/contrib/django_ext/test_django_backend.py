@@ -12,6 +12,7 @@ from typing import Any
 
 import django
 import pytest
+from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
@@ -111,7 +112,9 @@ def test_enqueue_runs_in_the_background_and_get_result_works_from_another_thread
     assert django_signals.of(result.id) == [("enqueued", "READY"), ("started", "RUNNING"), ("finished", "SUCCESSFUL")]
 
 
-def test_a_failure_is_recorded_with_its_class_path_and_traceback(django_signals: DjangoSignals) -> None:
+def test_a_failure_is_recorded_with_its_class_path_and_traceback(
+    django_signals: DjangoSignals, caplog: pytest.LogCaptureFixture
+) -> None:
     result = wait_finished(tasks.fail.enqueue("broken"))
     assert result.status == TaskResultStatus.FAILED
     [error] = result.errors
@@ -122,6 +125,10 @@ def test_a_failure_is_recorded_with_its_class_path_and_traceback(django_signals:
         _ = result.return_value
     assert get_engine().join(10)
     assert django_signals.of(result.id)[-1] == ("finished", "FAILED")
+    # The engine's own ERROR log names the Django task, with the id of the result.
+    [logged] = [r for r in caplog.records if r.name == "tasq" and r.levelname == "ERROR"]
+    assert f"({tasks.fail.module_path}) failed: ValueError: broken" in logged.getMessage()
+    assert result.id.endswith(f"-{logged.task_id}")  # type: ignore[attr-defined]
 
 
 def test_a_return_value_that_is_not_json_fails_the_task() -> None:
@@ -226,6 +233,16 @@ def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:
         pytest.raises(InvalidTaskBackend, match=message),
     ):
         task_backends["default"]
+
+
+def test_without_the_app_the_backend_warns_and_checks_the_settings() -> None:
+    from django.core.checks import run_checks
+
+    installed = [app for app in settings.INSTALLED_APPS if app != "tasq.contrib.django"]
+    with override_settings(INSTALLED_APPS=installed, TASQ={"WORKERS": 0}):
+        ids = [message.id for message in run_checks() if message.id.startswith("tasq.")]
+    assert ids == ["tasq.W001", "tasq.E001"]
+    assert [message.id for message in run_checks() if message.id.startswith("tasq.")] == []
 
 
 def test_eager_engine_finishes_the_result_inside_enqueue(django_signals: DjangoSignals) -> None:
