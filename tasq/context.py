@@ -3,13 +3,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .engine import TasQ
 
-__all__ = ["current_engine", "default", "register_resolver", "use_engine"]
+__all__ = [
+    "current_engine",
+    "default",
+    "register_resolver",
+    "reset_current_engine",
+    "set_current_engine",
+    "use_engine",
+]
 
 Resolver = Callable[[], "TasQ | None"]
 
@@ -33,6 +40,15 @@ def use_engine(engine: TasQ) -> Iterator[TasQ]:
         yield engine
     finally:
         _engine.reset(token)
+
+
+def set_current_engine(engine: TasQ | None) -> Token[TasQ | None]:
+    """``use_engine`` for middleware on a hot path: pair it with ``reset_current_engine``."""
+    return _engine.set(engine)
+
+
+def reset_current_engine(token: Token[TasQ | None]) -> None:
+    _engine.reset(token)
 
 
 def set_thread_engine(engine: TasQ | None) -> None:

@@ -358,11 +358,12 @@ class TasQ:
         self.join(_remaining(deadline))
         still_running = self.running_ids()
         if still_running:
+            shown = ", ".join(map(str, still_running[:20])) + (", ..." if len(still_running) > 20 else "")
             logger.warning(
                 "engine %r closed with %d task(s) still running: %s",
                 self.name,
                 len(still_running),
-                still_running,
+                shown,
                 extra={"task_ids": still_running},
             )
         elif self._outstanding() <= 0:
@@ -370,19 +371,31 @@ class TasQ:
             lifecycle.forget(self)
         return still_running
 
-    def close_at_exit(self) -> None:
-        """Interpreter exit: close within ``shutdown_timeout``, then account for the rest."""
+    def shutdown(self, reason: str = "the app shut down", *, timeout: float | None = None) -> None:
+        """Close for good: drain within ``timeout`` (default: ``shutdown_timeout``), then report
+        each task still running as cancelled, saying ``reason``. Again does nothing.
+
+        For an app's shutdown: afterwards every id the engine accepted has been reported. A
+        task cut short goes on in its thread, but its outcome is no longer reported.
+        """
+        if self._abandoning:
+            return
         try:
-            self.close(timeout=self.shutdown_timeout)
+            self.close(timeout=self.shutdown_timeout if timeout is None else timeout)
         finally:
-            self._abandon_running("the interpreter exited while it ran")
+            self._abandon_running(f"{reason} while it ran")
+            lifecycle.forget(self)
+
+    def close_at_exit(self) -> None:
+        """Interpreter exit: ``shutdown()`` within ``shutdown_timeout``."""
+        self.shutdown("the interpreter exited")
 
     def _abandon_running(self, why: str) -> None:
         # Workers clear their slot before they look at _abandoning, and this sets it before
         # it reads the slots: each running id is reported by exactly one side (see _claim).
         self._abandoning = True
         with self._lock:
-            claimed = [tid for tid in self._slots if tid]
+            claimed = [tid for tid in self._slots if tid and tid not in self._abandoned]
             self._abandoned.update(claimed)
         entries: list[Entry] = [(tid, _nothing, None) for tid in claimed]
         for tid in list(self._detached):

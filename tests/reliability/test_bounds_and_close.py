@@ -195,3 +195,29 @@ def test_a_retry_without_delay_during_a_graceful_close_still_runs(make_engine: M
     assert len(attempts) == 2
     assert rec.done[task_id] == 1
     rec.assert_once_each([task_id])
+
+
+def test_shutdown_reports_running_tasks_once_even_when_called_again(make_engine: Make) -> None:
+    release, rec = threading.Event(), Recorder()
+    gate = Gate()
+    engine = make_engine(workers=2, shutdown_timeout=0.2, on_done=rec.on_done, on_failed=rec.on_failed)
+    engine.start()
+
+    def slow() -> None:
+        gate.task_started()
+        release.wait(10)
+
+    ids = [engine.enqueue(slow) for _ in range(2)]
+    assert gate.wait_started(2)
+    started = time.perf_counter()
+    engine.shutdown("the app stopped")
+    engine.shutdown("the app stopped")
+    engine.close_at_exit()  # what the interpreter's exit would call next
+    assert time.perf_counter() - started < 1
+    release.set()  # the cut-short tasks end now: their outcome must not be reported again
+    deadline = time.monotonic() + 5
+    while engine.stats().workers and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert engine.stats().workers == 0
+    rec.assert_once_each(ids)
+    assert all(str(rec.error(task_id)) == f"task {task_id}: the app stopped while it ran" for task_id in ids)
