@@ -14,9 +14,7 @@ import anyio.to_thread
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import lifecycle
-from ..context import _engine as _request_engine
-from ..context import register_resolver
+from ..context import register_resolver, reset_current_engine, set_current_engine
 from ..engine import TasQ
 from ..exceptions import TasQClosed, TasQError
 from ..hooks import Hooks
@@ -97,11 +95,11 @@ class TasQMiddleware:
             scope["state"] = {"tasq": engine}
         else:
             state["tasq"] = engine
-        token = _request_engine.set(engine)
+        token = set_current_engine(engine)
         try:
             await self.app(scope, receive, send)
         finally:
-            _request_engine.reset(token)
+            reset_current_engine(token)
 
     def _renew(self) -> TasQ:
         engine = self.engine
@@ -178,7 +176,7 @@ class TasQMiddleware:
                 self.engine.close()  # never started: what the app's startup enqueued is reported cancelled
             await send(message)
 
-        token = _request_engine.set(self._renew())  # for tasks the app's own lifespan enqueues
+        token = set_current_engine(self._renew())  # for tasks the app's own lifespan enqueues
         try:
             await app(scope, app_receive, app_send)
         except Exception:
@@ -186,7 +184,7 @@ class TasQMiddleware:
                 raise
             logger.debug("the app does not handle lifespan; TasQMiddleware answers it", exc_info=True)
         finally:
-            _request_engine.reset(token)
+            reset_current_engine(token)
         return spoke
 
 
@@ -214,11 +212,11 @@ async def tasq_lifespan(engine: TasQ, *, log_events: bool | None = None) -> Asyn
         _add_log_events(engine, log_events)
     engine.start()
     _remember(engine)
-    token = _request_engine.set(engine)
+    token = set_current_engine(engine)
     try:
         yield engine
     finally:
-        _request_engine.reset(token)
+        reset_current_engine(token)
         await _drain(engine)
 
 
@@ -230,9 +228,7 @@ async def _drain(engine: TasQ) -> None:
     cancelled_before = engine.stats().cancelled
     began = time.monotonic()
     # close() waits on threads: off the event loop, which may still have work to finish.
-    await anyio.to_thread.run_sync(engine.close_at_exit)
-    # close_at_exit() has accounted for every task: the interpreter's exit must not do it again.
-    lifecycle.forget(engine)
+    await anyio.to_thread.run_sync(engine.shutdown, "the app shut down")
     stats = engine.stats()
     logger.log(
         logging.WARNING if stats.cancelled > cancelled_before else logging.INFO,
