@@ -267,6 +267,9 @@ def test_override_settings_cycles_start_no_extra_pool_and_leave_threads_at_basel
             results.append(tasks.echo.enqueue(cycle))
             peak = max(peak, threading.active_count())
             assert get_engine() is engine
+            # Django swaps settings under every thread (override_settings is not thread-safe):
+            # a worker reading settings.USE_TZ then may see none. The task finishes first.
+            assert engine.join(10)
         assert task_backends["default"] is not backend
     assert engine.join(10)
     assert peak <= baseline + engine.workers
