@@ -1,0 +1,355 @@
+"""Scale-out: what sending a task to Dramatiq workers costs, against the thread engine and
+against Dramatiq used bare, on the same Redis.
+
+Three groups: enqueue alone (nothing consumes meanwhile); end to end (a worker process
+runs while N tasks are sent, until the last is done); and what one worker process
+sustains when it drains a backlog (timed from its first finished task to its last, so
+that its start-up is not counted). Worker processes are real: ``tasq worker`` for TasQ,
+``dramatiq`` for the peer, one process of 8 threads each. Redis (and RabbitMQ) are the
+ones on 127.0.0.1: a contender whose service is down is listed as skipped, with why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Result, Trial, measure, median, paired_ratio, ratio_range
+from tasq import TasQ
+
+ROOT = Path(__file__).resolve().parent.parent
+THREADS = 8  # per worker process, both sides (Dramatiq's default)
+RABBITMQ_URL = os.environ.get("TASQ_BENCH_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672/")
+
+ENQUEUE = "scale-out: enqueue alone (a @background call, nothing consuming)"
+END_TO_END = "scale-out: end to end, one worker process (8 threads): send N no-op tasks, wait for the last"
+SUSTAINED = "scale-out: one worker process (8 threads) draining a backlog of no-op tasks"
+
+IN_PROCESS = "TasQ in-process (thread engine)"
+TASQ_REDIS = "TasQ -> Dramatiq/Redis"
+TASQ_RABBITMQ = "TasQ -> Dramatiq/RabbitMQ (confirmed)"
+PEER_REDIS = "Dramatiq bare: actor.send -> Redis"
+WAIT = 300.0  # seconds: a contender that has not finished by then is broken, not slow
+
+
+def up(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def skipped(group: str, name: str, why: str) -> Result:
+    return Result(group=group, name=name, ns=float("nan"), note=f"skipped: {why}")
+
+
+def row(group: str, samples: dict[str, list[float]], name: str, baseline: str, note: str = "") -> Result:
+    return Result(
+        group=group,
+        name=name,
+        ns=median(samples[name]),
+        ratio=paired_ratio(samples, name, baseline),
+        baseline=baseline,
+        note=note,
+        spread=ratio_range(samples, name, baseline),
+    )
+
+
+def per_second(samples: dict[str, list[float]], name: str) -> str:
+    return f"{1e9 / median(samples[name]):,.0f} tasks/s"
+
+
+def clean_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    keys = [*client.scan_iter("tasq:bench:*"), *client.scan_iter("dramatiq:*bench*")]
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def purge_rabbitmq(queue: str) -> None:
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    broker = RabbitmqBroker(url=RABBITMQ_URL)
+    for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+        try:
+            broker.channel.queue_purge(name)
+        except Exception:  # never declared: nothing to purge
+            del broker.channel
+    broker.close()
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Dramatiq's INFO lines and the cancellations of the enqueue-only engine are not output."""
+    loggers = [logging.getLogger(), logging.getLogger("tasq")]
+    saved = [log.level for log in loggers]
+    loggers[0].setLevel(logging.WARNING)
+    loggers[1].setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for log, level in zip(loggers, saved, strict=True):
+            log.setLevel(level)  # setLevel, not an assignment: it clears the loggers' level cache
+
+
+class WorkerProcess:
+    """``tasq worker`` or ``dramatiq`` in its own session, until ``stop()``."""
+
+    def __init__(self, command: list[str], url: str) -> None:
+        self.log = Path(tempfile.mkstemp(prefix="tasq-bench-worker-", suffix=".log")[1])
+        env = dict(os.environ, TASQ_BENCH_REDIS=url, dramatiq_worker_timeout="100")
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while "ready for action" not in self.log.read_text(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the worker did not start:\n{self.log.read_text()[-2000:]}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self.log.unlink(missing_ok=True)
+
+
+def tasq_worker(url: str) -> WorkerProcess:
+    script = Path(sys.executable).with_name("tasq")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "tasq.cli"]
+    return WorkerProcess([*command, "worker", "benchmarks.dramatiq_app", "-p", "1", "-t", str(THREADS)], url)
+
+
+def peer_worker(url: str) -> WorkerProcess:
+    command = [sys.executable, "-m", "dramatiq", "benchmarks.dramatiq_app:peer_broker", "-p", "1"]
+    return WorkerProcess([*command, "-t", str(THREADS), "-Q", "bench_peer"], url)
+
+
+def wait_until(done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not done in {WAIT}s")
+        time.sleep(0.002)
+
+
+# -- enqueue alone --------------------------------------------------------------------
+
+
+def bench_enqueue(n: int, repetitions: int, url: str, redis_up: bool, rabbitmq_up: bool) -> list[Result]:
+    from benchmarks import dramatiq_app as app
+
+    thread_engine = TasQ(name="bench")  # never started: enqueue alone
+    trials: dict[str, Trial] = {}
+    engines: list[TasQ] = [thread_engine]
+
+    def sender(engine: TasQ) -> Trial:
+        task = app.noop.task()
+
+        def trial() -> float:
+            started = time.perf_counter()
+            for _ in range(n):
+                engine.enqueue(task)
+            return time.perf_counter() - started
+
+        return trial
+
+    trials[IN_PROCESS] = sender(thread_engine)
+    if redis_up:
+        trials[TASQ_REDIS] = sender(app.engine)
+
+        def peer() -> float:
+            started = time.perf_counter()
+            for _ in range(n):
+                app.peer_noop.send()
+            return time.perf_counter() - started
+
+        trials[PEER_REDIS] = peer
+    if rabbitmq_up:
+        rabbit = TasQ(backend="dramatiq", broker_url=RABBITMQ_URL, name="bench")
+        engines.append(rabbit)
+        trials[TASQ_RABBITMQ] = sender(rabbit)
+    try:
+        for trial in trials.values():
+            trial()  # first use: connections, scripts loaded
+        samples = measure(trials, repetitions, n)
+    finally:
+        for engine in engines:
+            engine.close(cancel_pending=True)
+        if rabbitmq_up:
+            purge_rabbitmq("tasq.bench")
+        if redis_up:
+            clean_redis(url)
+    baseline = PEER_REDIS if redis_up else IN_PROCESS
+    rows = [row(ENQUEUE, samples, IN_PROCESS, baseline, note="for scale: no broker, no I/O")]
+    if redis_up:
+        rows.append(row(ENQUEUE, samples, TASQ_REDIS, baseline, note="id and status record (1 Lua call), then send"))
+        rows.append(row(ENQUEUE, samples, PEER_REDIS, baseline, note="Dramatiq's own send"))
+    else:
+        rows += [skipped(ENQUEUE, name, f"no Redis at {url}") for name in (TASQ_REDIS, PEER_REDIS)]
+    if rabbitmq_up:
+        rows.append(row(ENQUEUE, samples, TASQ_RABBITMQ, baseline, note="each publish confirmed by RabbitMQ"))
+    else:
+        rows.append(skipped(ENQUEUE, TASQ_RABBITMQ, f"no RabbitMQ at {RABBITMQ_URL}"))
+    return rows
+
+
+# -- end to end -----------------------------------------------------------------------
+
+
+def bench_end_to_end(n: int, repetitions: int, url: str, redis_up: bool) -> list[Result]:
+    from benchmarks import dramatiq_app as app
+
+    thread_engine = TasQ(workers=THREADS, name="bench-e2e")
+    thread_engine.start()
+    task = app.noop.task()
+
+    def in_process() -> float:
+        started = time.perf_counter()
+        for _ in range(n):
+            thread_engine.enqueue(task)
+        thread_engine.join()
+        return time.perf_counter() - started
+
+    trials: dict[str, Trial] = {IN_PROCESS: in_process}
+    workers: list[WorkerProcess] = []
+    if redis_up:
+        workers = [tasq_worker(url), peer_worker(url)]
+        for worker in workers:
+            worker.wait_ready()
+
+        def over_redis() -> float:
+            started = time.perf_counter()
+            for _ in range(n):
+                app.engine.enqueue(task)
+            if not app.engine.join(WAIT):
+                raise TimeoutError("the tasq worker did not finish")
+            return time.perf_counter() - started
+
+        def peer() -> float:
+            started = time.perf_counter()
+            for _ in range(n):
+                app.peer_noop.send()
+            app.peer_broker.join(app.PEER_QUEUE, interval=2, timeout=int(WAIT * 1000))
+            return time.perf_counter() - started
+
+        trials[TASQ_REDIS] = over_redis
+        trials[PEER_REDIS] = peer
+    try:
+        for trial in trials.values():
+            trial()
+        samples = measure(trials, repetitions, n)
+    finally:
+        thread_engine.close()
+        for worker in workers:
+            worker.stop()
+        if redis_up:
+            clean_redis(url)
+    if not redis_up:
+        rows = [row(END_TO_END, samples, IN_PROCESS, IN_PROCESS, note=per_second(samples, IN_PROCESS))]
+        return rows + [skipped(END_TO_END, name, f"no Redis at {url}") for name in (TASQ_REDIS, PEER_REDIS)]
+    return [
+        row(END_TO_END, samples, IN_PROCESS, PEER_REDIS, note=per_second(samples, IN_PROCESS)),
+        row(
+            END_TO_END, samples, TASQ_REDIS, PEER_REDIS, note=f"{per_second(samples, TASQ_REDIS)}; join() on the ledger"
+        ),
+        row(END_TO_END, samples, PEER_REDIS, PEER_REDIS, note=f"{per_second(samples, PEER_REDIS)}; broker.join()"),
+    ]
+
+
+# -- what one worker process sustains -------------------------------------------------
+
+
+def drain(start_worker: Callable[[], WorkerProcess], send: Callable[[], None], left: Callable[[], int]) -> float:
+    """Seconds per task while one fresh worker drains the backlog ``send`` made."""
+    send()
+    worker = start_worker()
+    try:
+        before = left()
+        wait_until(lambda: left() < before)
+        started, backlog = time.perf_counter(), left()
+        wait_until(lambda: left() == 0)
+        return (time.perf_counter() - started) / max(1, backlog)
+    finally:
+        worker.stop()
+
+
+def bench_sustained(n: int, repetitions: int, url: str) -> list[Result]:
+    from benchmarks import dramatiq_app as app
+
+    def send_tasq() -> None:
+        for _ in range(n):
+            app.engine.enqueue(app.noop.task())
+
+    def send_peer() -> None:
+        for _ in range(n):
+            app.peer_noop.send()
+
+    def tasq_backlog() -> float:
+        # pending: what the ledger counts as sent by this engine and not finished
+        return drain(lambda: tasq_worker(url), send_tasq, lambda: app.engine.stats().pending)
+
+    def peer_backlog() -> float:
+        return drain(lambda: peer_worker(url), send_peer, lambda: int(app.peer_broker.do_qsize(app.PEER_QUEUE)))
+
+    samples: dict[str, list[float]] = {TASQ_REDIS: [], PEER_REDIS: []}
+    try:
+        for _ in range(repetitions):
+            samples[TASQ_REDIS].append(tasq_backlog() * 1e9)
+            samples[PEER_REDIS].append(peer_backlog() * 1e9)
+    finally:
+        clean_redis(url)
+    return [
+        row(SUSTAINED, samples, TASQ_REDIS, PEER_REDIS, note=f"{per_second(samples, TASQ_REDIS)}; + ledger per task"),
+        row(SUSTAINED, samples, PEER_REDIS, PEER_REDIS, note=per_second(samples, PEER_REDIS)),
+    ]
+
+
+def run(quick: bool, **sizes: Any) -> list[Result]:
+    from benchmarks import dramatiq_app as app
+
+    url = app.REDIS_URL
+    redis_up, rabbitmq_up = up(url), up(RABBITMQ_URL)
+    n = sizes.get("n", 300 if quick else 3000)
+    repetitions = sizes.get("repetitions", 2 if quick else 5)
+    with quiet():
+        if redis_up:
+            clean_redis(url)
+        results = bench_enqueue(n, repetitions, url, redis_up, rabbitmq_up)
+        results += bench_end_to_end(n, repetitions, url, redis_up)
+        if redis_up:
+            results += bench_sustained(sizes.get("backlog", 1000 if quick else 10_000), max(1, repetitions // 2), url)
+        else:
+            results += [skipped(SUSTAINED, name, f"no Redis at {url}") for name in (TASQ_REDIS, PEER_REDIS)]
+    return results
+
+
+if __name__ == "__main__":  # python -m benchmarks.bench_dramatiq [--quick]
+    from benchmarks.report import print_tables
+
+    print_tables(run(quick="--quick" in sys.argv))
