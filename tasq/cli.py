@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         processes=args.processes,
         threads=args.threads,
         shutdown_timeout=args.shutdown_timeout,
+        names=tuple(args.name or ()),
         paths=tuple(args.path or ["."]),
         verbose=args.verbose,
     )
@@ -88,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=25.0,
         help="seconds a graceful stop waits for running tasks (default: 25)",
+    )
+    worker.add_argument(
+        "--name",
+        action="append",
+        metavar="NAME",
+        help="run the tasks of the engine of this name (TasQ(name=...), TASQ_NAME; repeatable); "
+        "default: the engines the modules make, else 'default'",
     )
     worker.add_argument(
         "--path", "-P", action="append", help="add a directory to the import path (default: the current one)"

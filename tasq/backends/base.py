@@ -53,6 +53,7 @@ class WorkerOptions:
     processes: int
     threads: int
     shutdown_timeout: float  # seconds a graceful stop waits for running tasks
+    names: tuple[str, ...] = ()  # the engines whose tasks to run; () = those the modules make
     paths: tuple[str, ...] = (".",)
     verbose: int = 0
 
@@ -101,6 +102,21 @@ class BrokerEngine(TasQ, ABC):
         backend = self.backend_name if backend is None else backend
         if backend != self.backend_name:
             raise ValueError(f"{type(self).__name__} is backend {self.backend_name!r}, not {backend!r}")
+        # Checked before TasQ.__init__, which registers the engine for interpreter exit.
+        if type(queue_size) is int and queue_size:
+            raise ValueError(
+                f"queue_size bounds the thread engine's own queue; with backend={backend!r} the broker "
+                "holds pending tasks: leave queue_size at 0"
+            )
+        url = broker_url if broker_url is not None else os.environ.get("TASQ_BROKER_URL")
+        if not url:
+            raise ValueError(
+                f"backend={backend!r} needs broker_url=, e.g. 'redis://localhost:6379/0' or "
+                "'amqp://guest:guest@localhost:5672/' (or the TASQ_BROKER_URL environment variable)"
+            )
+        if not isinstance(url, str):
+            raise TypeError(f"broker_url must be a str, not {type(url).__name__}")
+        local_worker = self.check_broker_url(url)
         super().__init__(
             workers,
             max_retry,
@@ -115,22 +131,9 @@ class BrokerEngine(TasQ, ABC):
             autostart=autostart,
             shutdown_timeout=shutdown_timeout,
             backend=backend,
-            broker_url=broker_url,
+            broker_url=url,
         )
-        if queue_size:
-            raise ValueError(
-                f"queue_size bounds the thread engine's own queue; with backend={backend!r} the broker "
-                "holds pending tasks: leave queue_size at 0"
-            )
-        url = broker_url if broker_url is not None else os.environ.get("TASQ_BROKER_URL")
-        if not url:
-            raise ValueError(
-                f"backend={backend!r} needs broker_url=, e.g. 'redis://localhost:6379/0' or "
-                "'amqp://guest:guest@localhost:5672/' (or the TASQ_BROKER_URL environment variable)"
-            )
-        if not isinstance(url, str):
-            raise TypeError(f"broker_url must be a str, not {type(url).__name__}")
-        self.local_worker = self.check_broker_url(url)
+        self.local_worker = local_worker
         self.broker_url = url
         self._guard = threading.Lock()
         self._reset_broker_state()

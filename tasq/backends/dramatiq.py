@@ -107,6 +107,9 @@ class DramatiqEngine(BrokerEngine):
         broker, self._broker, self._middleware, self._worker = self._broker, None, None, None
         if close and broker is not None:
             broker.close()
+            client = getattr(broker, "client", None)  # Redis: Dramatiq leaves its pool open
+            if client is not None:
+                client.connection_pool.disconnect()
 
     def _start_workers(self) -> None:
         assert self._broker is not None
@@ -130,7 +133,8 @@ class DramatiqEngine(BrokerEngine):
 
         if options.broker_url is not None and cls.check_broker_url(options.broker_url):
             raise ValueError("stub:// is an in-process broker: a worker process cannot reach it")
-        os.environ[_WORKER_SETTINGS] = json.dumps({"modules": options.modules, "broker_url": options.broker_url})
+        settings = {"modules": options.modules, "broker_url": options.broker_url, "names": options.names}
+        os.environ[_WORKER_SETTINGS] = json.dumps(settings)
         argv = [f"{__name__}:boot_worker", *options.modules]
         argv += ["--processes", str(options.processes), "--threads", str(options.threads)]
         argv += ["--worker-shutdown-timeout", str(max(1, round(options.shutdown_timeout * 1000)))]
@@ -284,8 +288,10 @@ def boot_worker() -> None:
         importlib.import_module(module)  # an ImportError: Dramatiq logs it and exits with status 2
     url = settings["broker_url"] or _broker_url_of_engines()
     functions = collect_functions()
-    names = [engine.name for engine in engines() if isinstance(engine, DramatiqEngine)]
-    names += [fn.engine.name for fn in functions.values() if isinstance(fn.engine, DramatiqEngine)]
+    names = list(settings.get("names") or [])
+    if not names:
+        names = [engine.name for engine in engines() if isinstance(engine, DramatiqEngine)]
+        names += [fn.engine.name for fn in functions.values() if isinstance(fn.engine, DramatiqEngine)]
     served_names = sorted(set(names)) or ["default"]
     stand_ins: dict[str, DramatiqEngine] = {}
     lock = threading.Lock()
@@ -297,6 +303,12 @@ def boot_worker() -> None:
             return engine
         with lock:
             if name not in stand_ins:
+                logger.warning(
+                    "no engine named %r was made by the modules this worker imported: its tasks report "
+                    "through a plain engine, without your app's hooks and callbacks; name the module "
+                    "that makes it (tasq worker myapp.app myapp.tasks)",
+                    name,
+                )
                 stand_ins[name] = DramatiqEngine(name=name, broker_url=url)
             return stand_ins[name]
 

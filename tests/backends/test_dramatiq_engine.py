@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +25,7 @@ from tasq.backends.payload import TaskMessage
 from tasq.backends.registry import collect_functions
 from tasq.testing import eager
 from tests.backends import tasks
-from tests.backends.conftest import WorkerProcess
+from tests.backends.conftest import ROOT, WorkerProcess, tasq_command
 from tests.services import REDIS_URL, require
 from tests.support import Recorder
 
@@ -319,3 +323,27 @@ def test_a_forked_child_sends_on_its_own_connection() -> None:
     assert child_id > parent_id
     assert engine.stats().enqueued == 1  # the child's count was the child's
     engine.close()
+
+
+@pytest.mark.services
+@pytest.mark.timeout(60)
+def test_a_worker_told_the_engine_name_runs_tasks_no_module_made_an_engine_for(tmp_path: Path) -> None:
+    # Starlette builds its middleware (and so the engine) at the first request, not at import.
+    require("Redis")
+    name = f"named-{uuid.uuid4().hex[:8]}"
+    command = [*tasq_command(), "worker", "tests.backends.tasks", "-p", "1", "-t", "2", "--name", name]
+    env = {**os.environ, "TASQ_BROKER_URL": REDIS_URL, "dramatiq_worker_timeout": "100"}
+    log = tmp_path / "worker.log"
+    with log.open("w") as output:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name=name, results=5)
+    try:
+        task_id = engine.enqueue(tasks.add.task(2, 3))
+        assert engine.join(30), log.read_text()[-2000:]
+        result = engine.result(task_id)
+        assert result is not None and result.return_value == 5
+        assert f"no engine named {name!r} was made by the modules this worker imported" in log.read_text()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+        engine.close()
