@@ -1,4 +1,6 @@
-"""The engine against the floor pool and ThreadPoolExecutor, side by side in one run.
+"""The engine against the floor pool (benchmarks/floor.py) and ThreadPoolExecutor: no-op
+tasks end to end, enqueue alone, retries, 1 ms sleeping tasks at 16 and 64 workers, and
+memory per pending task.
 
 Each group runs its contenders in turn, repetition after repetition (``measure``), and
 reports the median of the paired ratios to the group's baseline, with their range.
@@ -27,7 +29,7 @@ WORKERS = 10
 WAIT = 300.0  # seconds: a contender that has not finished by then is broken, not slow
 
 END_TO_END = "end to end: no-op tasks, enqueue to last on_done"
-ENQUEUE = "enqueue alone (workers busy)"
+ENQUEUE = "enqueue alone (workers busy; CPU time of the enqueuing thread)"
 RETRY = "a task that retries twice, then succeeds"
 SLEEP = "1 ms sleeping tasks, {} workers (vs ideal N x 1 ms / workers)"
 MEMORY = "memory per pending task (tracemalloc)"
@@ -209,13 +211,15 @@ def _sleep_adjusted(n: int, workers: int) -> Trial:
 
 
 def _enqueue_only(make: Factory, n: int) -> Trial:
+    # The enqueuing thread's own CPU time: with every worker blocked it is the whole cost,
+    # and unlike wall time it does not grow when another process takes the core.
     def trial() -> float:
         with _blocked(make, WORKERS, n) as (pool, _):
             enqueue = pool.enqueue
-            started = time.perf_counter()
+            started = time.thread_time()
             for _ in range(n):
                 enqueue(noop)
-            return time.perf_counter() - started
+            return time.thread_time() - started
 
     return trial
 
@@ -437,7 +441,7 @@ def bench_memory(n: int, repetitions: int) -> list[Result]:
 def run(quick: bool, *, n: int | None = None, repetitions: int | None = None) -> list[Result]:
     """``quick``: small N and few repetitions (a smoke run); ``n``/``repetitions`` override."""
     n = n or (10_000 if quick else 100_000)
-    reps = repetitions or (3 if quick else 9)
+    reps = repetitions or (3 if quick else 11)
     # 1 ms tasks: a multiple of 64, so every worker runs as many (3,200 in a full run: 50 ms
     # ideal at 64 workers, 200 ms at 16).
     sleeping = max(64, n // 2_000 * 64)

@@ -73,16 +73,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine() -> dict[str, str]:
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return {
+def load_average() -> str:
+    """Other processes' demand on the cores: above ~1 on 2 cores, expect wider ranges."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def machine(load_at_start: str = "") -> dict[str, str]:
+    info = {
         "CPU": cpu_model(),
         "cores": str(os.cpu_count()),
         "Python": f"{platform.python_implementation()} {platform.python_version()}",
         "OS": f"{platform.system()} {platform.release()}",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "load average (1, 5, 15 min) at the end": load,
     }
+    if load_at_start:
+        info["load average (1, 5, 15 min) at the start"] = load_at_start
+    info["load average (1, 5, 15 min) at the end"] = load_average()
+    return info
 
 
 def noise(results: list[Result]) -> list[str]:
@@ -105,7 +112,15 @@ def noise(results: list[Result]) -> list[str]:
     return lines
 
 
-def markdown(results: list[Result], failures: list[str], elapsed: float, command: str) -> str:
+def markdown(
+    results: list[Result],
+    failures: list[str],
+    elapsed: float,
+    command: str,
+    about: dict[str, str] | None = None,
+    load_at_start: str = "",
+) -> str:
+    """The whole of docs/benchmarks.md; ``about`` maps each module to what it measures."""
     out = [
         "# Benchmarks",
         "",
@@ -117,9 +132,13 @@ def markdown(results: list[Result], failures: list[str], elapsed: float, command
         "",
         "| machine | |",
         "|---|---|",
-        *(f"| {key} | {value} |" for key, value in machine().items()),
+        *(f"| {key} | {value} |" for key, value in machine(load_at_start).items()),
         "",
     ]
+    if about:
+        out += ["## What is measured", ""]
+        out += [f"- `benchmarks/bench_{name}.py`: {text}" for name, text in about.items()]
+        out += [""]
     if failures:
         out += ["## Benchmarks that did not run", "", *(f"- {failure}" for failure in failures), ""]
     for group, rows in groups(results).items():
@@ -151,17 +170,20 @@ def plot(results: list[Result], path: Path) -> None:
         colors = ["#2a9d8f" if r.met else "#e76f51" if r.met is False else "#8d99ae" for r in rows]
         positions = range(len(rows))
         ax.barh(positions, ratios, color=colors, height=0.6)
-        for index, r in enumerate(rows):
+        limits = [_target_ratio(r) for r in rows]
+        reach = max([*ratios, *(r.spread[1] for r in rows if r.spread), *(x for x in limits if x)])
+        log = reach / max(min(ratios), 1e-9) > 20
+        for index, (r, limit) in enumerate(zip(rows, limits, strict=True)):
             if r.spread:
                 ax.plot(r.spread, [index, index], color="black", linewidth=1)
-            limit = _target_ratio(r)
             if limit is not None:
                 ax.plot([limit, limit], [index - 0.4, index + 0.4], color="#d62828", linewidth=2.5)
-            ax.text(max(ratios) * 1.02, index, f"{r.ratio:.2f}x  ({r.ns:,.0f} {r.unit})", va="center", fontsize=8)
+            label = f"{r.ratio:.2f}x  ({r.ns:,.0f} {r.unit})"
+            ax.text(reach * (1.4 if log else 1.04), index, label, va="center", fontsize=8)
         ax.set_yticks(list(positions), names, fontsize=9)
         ax.invert_yaxis()
-        ax.set_xscale("log" if max(ratios) / max(min(ratios), 1e-9) > 20 else "linear")
-        ax.set_xlim(right=max(ratios) * (6 if ax.get_xscale() == "log" else 1.45))
+        ax.set_xscale("log" if log else "linear")
+        ax.set_xlim(right=reach * (12 if log else 1.5))
         ax.set_title(f"{group} — ratio to {rows[0].baseline}", fontsize=10, loc="left")
         ax.axvline(1.0, color="gray", linewidth=0.8, linestyle=":")
     fig.suptitle("TasQ benchmarks (green: target met, orange: missed, red tick: target)", fontsize=11)

@@ -48,12 +48,13 @@ def test_engine_benchmark_yields_every_row() -> None:
 
 
 def test_a_module_that_fails_to_import_is_reported_loudly(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     import benchmarks.__main__ as bench_main
 
     monkeypatch.setattr(bench_main, "discover", lambda: ["does_not_exist"])
     assert bench_main.main(["--quick", "--no-docs"]) == 1
-    err = capsys.readouterr().err
-    assert "FAILED TO IMPORT benchmarks.bench_does_not_exist" in err
+    err = capfd.readouterr().err
+    assert "FAILED TO IMPORT benchmarks.bench_does_not_exist" in err  # the child's traceback
+    assert "ModuleNotFoundError" in err
     assert "BENCHMARKS THAT DID NOT RUN" in err
