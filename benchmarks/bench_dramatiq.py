@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,22 +77,21 @@ def per_second(samples: dict[str, list[float]], name: str) -> str:
 def clean_redis(url: str) -> None:
     import redis
 
+    from benchmarks.dramatiq_app import ENGINE
+
     client = redis.Redis.from_url(url)
-    keys = [*client.scan_iter("tasq:bench:*"), *client.scan_iter("dramatiq:*bench*")]
+    keys = [*client.scan_iter(f"tasq:{ENGINE}:*"), *client.scan_iter(f"dramatiq:*{ENGINE}*")]
     if keys:
         client.delete(*keys)
     client.close()
 
 
-def purge_rabbitmq(queue: str) -> None:
+def delete_rabbitmq_queues(queue: str) -> None:
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
     broker = RabbitmqBroker(url=RABBITMQ_URL)
     for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
-        try:
-            broker.channel.queue_purge(name)
-        except Exception:  # never declared: nothing to purge
-            del broker.channel
+        broker.channel.queue_delete(name)
     broker.close()
 
 
@@ -147,7 +147,9 @@ def tasq_worker(url: str) -> WorkerProcess:
 
 def peer_worker(url: str) -> WorkerProcess:
     command = [sys.executable, "-m", "dramatiq", "benchmarks.dramatiq_app:peer_broker", "-p", "1"]
-    return WorkerProcess([*command, "-t", str(THREADS), "-Q", "bench_peer"], url)
+    from benchmarks.dramatiq_app import PEER_QUEUE
+
+    return WorkerProcess([*command, "-t", str(THREADS), "-Q", PEER_QUEUE], url)
 
 
 def wait_until(done: Callable[[], bool]) -> None:
@@ -191,7 +193,7 @@ def bench_enqueue(n: int, repetitions: int, url: str, redis_up: bool, rabbitmq_u
 
         trials[PEER_REDIS] = peer
     if rabbitmq_up:
-        rabbit = TasQ(backend="dramatiq", broker_url=RABBITMQ_URL, name="bench")
+        rabbit = TasQ(backend="dramatiq", broker_url=RABBITMQ_URL, name=app.ENGINE)
         engines.append(rabbit)
         trials[TASQ_RABBITMQ] = sender(rabbit)
     try:
@@ -202,7 +204,7 @@ def bench_enqueue(n: int, repetitions: int, url: str, redis_up: bool, rabbitmq_u
         for engine in engines:
             engine.close(cancel_pending=True)
         if rabbitmq_up:
-            purge_rabbitmq("tasq.bench")
+            delete_rabbitmq_queues(f"tasq.{app.ENGINE}")
         if redis_up:
             clean_redis(url)
     baseline = PEER_REDIS if redis_up else IN_PROCESS
@@ -331,6 +333,7 @@ def bench_sustained(n: int, repetitions: int, url: str) -> list[Result]:
 
 
 def run(quick: bool, **sizes: Any) -> list[Result]:
+    os.environ.setdefault("TASQ_BENCH_ENGINE", f"bench-{uuid.uuid4().hex[:8]}")
     from benchmarks import dramatiq_app as app
 
     url = app.REDIS_URL

@@ -11,8 +11,10 @@ from dramatiq.brokers.redis import RedisBroker
 from tasq import TasQ, background
 
 REDIS_URL = os.environ.get("TASQ_BENCH_REDIS", "redis://127.0.0.1:6379/14")
-ENGINE = "bench"
-PEER_QUEUE = "bench_peer"
+# One name per benchmark run (set by bench_dramatiq, inherited by its worker processes),
+# so that two runs on one machine share no queue.
+ENGINE = os.environ.get("TASQ_BENCH_ENGINE", "bench")
+PEER_QUEUE = f"{ENGINE}_peer"
 
 
 @background

@@ -21,7 +21,9 @@ from tests.services import RABBITMQ_URL, REDIS_URL, require
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ["thread", "stub", "redis", "rabbitmq"]
-ENGINE = "contract"  # the name the worker's engine has too: it reports these tasks
+# The name the worker's engine has too (it reports these tasks), and so the queue: one per
+# test session, so that two sessions on one machine share neither tasks nor keys.
+ENGINE = f"contract-{uuid.uuid4().hex[:8]}"
 
 
 def tasq_command() -> list[str]:
@@ -89,45 +91,47 @@ class WorkerProcess:
             self.process.wait(10)
 
 
-def flush_redis() -> None:
+def clean_redis(*engines: str) -> None:
+    """Delete the keys of these engines (in db 15, the tests' own), and nothing else."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)  # db 15: the tests' own, and only that one
-    client.flushdb()
+    client = redis.Redis.from_url(REDIS_URL)
+    for engine in engines:
+        keys = [*client.scan_iter(f"tasq:{engine}:*"), *client.scan_iter(f"dramatiq:tasq.{engine}*")]
+        if keys:
+            client.delete(*keys)
     client.close()
 
 
-def purge_rabbitmq(*engines: str) -> None:
+def clean_rabbitmq(*engines: str) -> None:
+    """Delete the queues of these engines."""
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
     broker = RabbitmqBroker(url=RABBITMQ_URL)
     for engine in engines:
         for queue in (f"tasq.{engine}", f"tasq.{engine}.DQ", f"tasq.{engine}.XQ"):
-            try:
-                broker.channel.queue_purge(queue)
-            except Exception:  # not declared yet: nothing to purge
-                del broker.channel
+            broker.channel.queue_delete(queue)
     broker.close()
 
 
 @pytest.fixture(scope="session")
 def redis_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     require("Redis")
-    flush_redis()
     worker = WorkerProcess(REDIS_URL, tmp_path_factory.mktemp("redis-worker"))
     worker.wait_ready()
     yield worker
     worker.stop()
+    clean_redis(ENGINE)
 
 
 @pytest.fixture(scope="session")
 def rabbitmq_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     require("RabbitMQ")
-    purge_rabbitmq(ENGINE)
     worker = WorkerProcess(RABBITMQ_URL, tmp_path_factory.mktemp("rabbitmq-worker"))
     worker.wait_ready()
     yield worker
     worker.stop()
+    clean_rabbitmq(ENGINE)
 
 
 @dataclass

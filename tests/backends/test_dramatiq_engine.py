@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from tasq.backends.payload import TaskMessage
 from tasq.backends.registry import collect_functions
 from tasq.testing import eager
 from tests.backends import tasks
-from tests.backends.conftest import ROOT, WorkerProcess, tasq_command
+from tests.backends.conftest import ENGINE, ROOT, WorkerProcess, clean_redis, tasq_command
 from tests.services import REDIS_URL, require
 from tests.support import Recorder
 
@@ -200,6 +200,19 @@ def test_an_engine_never_started_reports_its_tasks_cancelled_at_close(stub: list
     rec.assert_once_each(ids)
 
 
+def test_shutdown_reports_what_still_runs_cancelled_once(stub: list[TasQ]) -> None:
+    rec = Recorder()
+    engine = make_stub(stub, workers=1, on_done=rec.on_done, on_failed=rec.on_failed)
+    engine.start()
+    task_id = engine.enqueue(tasks.sleep_then.task(1.0, 1))
+    assert wait_for(lambda: engine.running_ids() == [task_id])
+    engine.shutdown("the test ended", timeout=0.1)
+    engine.shutdown("again")  # does nothing
+    assert isinstance(rec.error(task_id), TaskCancelled) and "the test ended while it ran" in str(rec.error(task_id))
+    time.sleep(1.1)  # the task ends after all: its outcome is not reported a second time
+    rec.assert_once_each([task_id])
+
+
 def test_async_enqueue_and_the_context_manager(stub: list[TasQ]) -> None:
     rec = Recorder()
     with TasQ(backend="dramatiq", broker_url="stub://", on_done=rec.on_done) as engine:
@@ -237,7 +250,7 @@ def test_tasq_testing_eager_covers_dramatiq_engines() -> None:
 # -- the worker's side, over Redis ----------------------------------------------------
 
 
-def send_raw(name: str, header: dict[str, Any] | None, engine: str = "contract") -> None:
+def send_raw(name: str, header: dict[str, Any] | None, engine: str = ENGINE) -> None:
     """A message as a producer of another version (or a bug) might send it."""
     import dramatiq
     from dramatiq.brokers.redis import RedisBroker
@@ -262,11 +275,11 @@ def wait_for(condition: Any, timeout: float = 10.0) -> bool:
 
 @pytest.mark.services
 def test_a_redelivered_finished_task_is_skipped_not_reported_twice(redis_worker: WorkerProcess) -> None:
-    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name="contract", results=5)
+    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name=ENGINE, results=5)
     task_id = engine.enqueue(tasks.add.task(1, 1))
     assert redis_worker.events.wait([task_id])
     message = TaskMessage(
-        id=task_id, name="tests.backends.tasks.add", args=[1, 1], kwargs={}, engine="contract",
+        id=task_id, name="tests.backends.tasks.add", args=[1, 1], kwargs={}, engine=ENGINE,
         max_retry=3, retry_delay=0.0, results=5, producer="another",
     )  # fmt: skip
     send_raw(message.name, message.header())  # as if the worker had died before its ack
@@ -282,7 +295,7 @@ def not_imported_by_the_worker() -> None:
 
 @pytest.mark.services
 def test_a_task_the_worker_does_not_know_is_reported_failed(redis_worker: WorkerProcess) -> None:
-    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name="contract", results=5)
+    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name=ENGINE, results=5)
     task_id = engine.enqueue(not_imported_by_the_worker.task())
     send_raw("myapp.not_tasq", None)  # not TasQ's: Dramatiq dead-letters it, TasQ stays out
     assert redis_worker.events.wait([task_id])
@@ -295,7 +308,7 @@ def test_a_task_the_worker_does_not_know_is_reported_failed(redis_worker: Worker
 
 @pytest.mark.services
 def test_result_of_a_failure_in_another_process_carries_its_type_and_traceback(redis_worker: WorkerProcess) -> None:
-    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name="contract", results=5)
+    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name=ENGINE, results=5)
     task_id = engine.enqueue(tasks.fail.task("ValueError"))
     assert engine.join(10)
     result = engine.result(task_id)
@@ -304,10 +317,35 @@ def test_result_of_a_failure_in_another_process_carries_its_type_and_traceback(r
     engine.close()
 
 
-@pytest.mark.services
-def test_a_forked_child_sends_on_its_own_connection() -> None:
+@pytest.fixture
+def fresh_name() -> Iterator[Callable[[str], str]]:
+    """A Redis engine name of this test's own; its keys are deleted after it."""
     require("Redis")
-    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name="forked")
+    names: list[str] = []
+
+    def make(prefix: str) -> str:
+        names.append(f"{prefix}-{uuid.uuid4().hex[:8]}")
+        return names[-1]
+
+    yield make
+    clean_redis(*names)
+
+
+@pytest.mark.services
+def test_a_closed_web_engine_does_not_wait_for_the_workers(fresh_name: Callable[[str], str]) -> None:
+    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name=fresh_name("unserved"))
+    engine.enqueue(tasks.add.task(1, 1))  # no worker serves this engine: it stays in Redis
+    assert engine.join(0.1) is False
+    engine.close()
+    started = time.monotonic()
+    assert engine.join() is True  # it belongs to the broker now
+    engine.shutdown()
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.services
+def test_a_forked_child_sends_on_its_own_connection(fresh_name: Callable[[str], str]) -> None:
+    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name=fresh_name("forked"))
     parent_id = engine.enqueue(tasks.add.task(1, 1))
     read, write = os.pipe()
     pid = os.fork()
@@ -327,10 +365,11 @@ def test_a_forked_child_sends_on_its_own_connection() -> None:
 
 @pytest.mark.services
 @pytest.mark.timeout(60)
-def test_a_worker_told_the_engine_name_runs_tasks_no_module_made_an_engine_for(tmp_path: Path) -> None:
+def test_a_worker_told_the_engine_name_runs_tasks_no_module_made_an_engine_for(
+    tmp_path: Path, fresh_name: Callable[[str], str]
+) -> None:
     # Starlette builds its middleware (and so the engine) at the first request, not at import.
-    require("Redis")
-    name = f"named-{uuid.uuid4().hex[:8]}"
+    name = fresh_name("named")
     command = [*tasq_command(), "worker", "tests.backends.tasks", "-p", "1", "-t", "2", "--name", name]
     env = {**os.environ, "TASQ_BROKER_URL": REDIS_URL, "dramatiq_worker_timeout": "100"}
     log = tmp_path / "worker.log"

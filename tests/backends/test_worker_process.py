@@ -8,44 +8,41 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tasq import TasQ
 from tests.backends import tasks
-from tests.backends.conftest import ROOT, WorkerProcess, purge_rabbitmq
+from tests.backends.conftest import ROOT, WorkerProcess, clean_rabbitmq, clean_redis
 from tests.conftest import scaled
 from tests.services import RABBITMQ_URL, REDIS_URL, require
 
 pytestmark = pytest.mark.services
 
 BROKERS = {"redis": ("Redis", REDIS_URL), "rabbitmq": ("RabbitMQ", RABBITMQ_URL)}
+Broker = Callable[[str], tuple[str, str]]
 
 
-def broker(kind: str, engine: str) -> str:
-    service, url = BROKERS[kind]
-    require(service)
-    if kind == "redis":
-        flush_redis_queue(engine)
-    else:
-        purge_rabbitmq(engine)
-    return url
+@pytest.fixture
+def broker() -> Iterator[Callable[[str], tuple[str, str]]]:
+    """``broker(kind)``: a URL, and an engine name of the test's own (its keys deleted after)."""
+    used: list[tuple[str, str]] = []
+
+    def make(kind: str) -> tuple[str, str]:
+        service, url = BROKERS[kind]
+        require(service)
+        engine = f"{kind}-{uuid.uuid4().hex[:8]}"
+        used.append((kind, engine))
+        return url, engine
+
+    yield make
+    for kind, engine in used:
+        (clean_redis if kind == "redis" else clean_rabbitmq)(engine)
 
 
-def flush_redis_queue(engine: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = [*client.scan_iter(f"dramatiq:tasq.{engine}*"), *client.scan_iter(f"tasq:{engine}:*")]
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-def sigterm_under_load(kind: str, tmp_path: Path, n: int, group: bool) -> None:
-    engine_name = f"sigterm-{uuid.uuid4().hex[:8]}"
-    url = broker(kind, engine_name)
+def sigterm_under_load(url: str, engine_name: str, tmp_path: Path, n: int, group: bool) -> None:
     first = WorkerProcess(url, tmp_path, engine=engine_name, threads=4)
     first.wait_ready()
     engine = TasQ(backend="dramatiq", broker_url=url, name=engine_name)
@@ -73,14 +70,14 @@ def sigterm_under_load(kind: str, tmp_path: Path, n: int, group: bool) -> None:
 @pytest.mark.stress  # N/10 by default, all of it under `make stress`
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("kind", BROKERS)
-def test_a_worker_stopped_with_sigterm_mid_load_loses_nothing(kind: str, tmp_path: Path) -> None:
-    sigterm_under_load(kind, tmp_path, n=scaled(2000), group=False)
+def test_a_worker_stopped_with_sigterm_mid_load_loses_nothing(kind: str, broker: Broker, tmp_path: Path) -> None:
+    sigterm_under_load(*broker(kind), tmp_path, n=scaled(2000), group=False)
 
 
 @pytest.mark.timeout(90)
-def test_sigterm_to_the_whole_process_group_is_one_graceful_stop(tmp_path: Path) -> None:
+def test_sigterm_to_the_whole_process_group_is_one_graceful_stop(broker: Broker, tmp_path: Path) -> None:
     # systemd's default KillMode signals every process of the unit at once.
-    sigterm_under_load("redis", tmp_path, n=scaled(2000), group=True)
+    sigterm_under_load(*broker("redis"), tmp_path, n=scaled(2000), group=True)
 
 
 PRODUCER = """
@@ -95,9 +92,8 @@ print(json.dumps([engine.enqueue(tasks.add.task(i, i)) for i in range(int(sys.ar
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", BROKERS)
-def test_tasks_a_web_process_enqueued_before_it_exited_all_run(kind: str, tmp_path: Path) -> None:
-    engine_name = f"restart-{uuid.uuid4().hex[:8]}"
-    url = broker(kind, engine_name)
+def test_tasks_a_web_process_enqueued_before_it_exited_all_run(kind: str, broker: Broker, tmp_path: Path) -> None:
+    url, engine_name = broker(kind)
     ids: list[int] = []
     for _ in range(2):  # the web process, and the same after a restart
         produced = subprocess.run(
