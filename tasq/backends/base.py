@@ -75,6 +75,7 @@ class BrokerEngine(TasQ, ABC):
         "_ledger",
         "_local",
         "_producer",
+        "_shut_down",
         "_workers_running",
         "broker_url",
         "executor",
@@ -143,6 +144,7 @@ class BrokerEngine(TasQ, ABC):
     def _reset_broker_state(self) -> None:
         """What belongs to one process: made anew in a forked child."""
         self._is_started = False
+        self._shut_down = False
         self._workers_running = False
         self._ledger: Ledger | None = None
         self._local = LocalLedger(self.results)  # eager tasks' and the in-memory broker's
@@ -264,12 +266,23 @@ class BrokerEngine(TasQ, ABC):
                 message = self._stand_in(task_id)
                 self.executor.fail(self._local, message, TaskCancelled(f"engine {self.name!r} closed before it ran"))
 
-    def close_at_exit(self) -> None:
-        """Interpreter exit: close within ``shutdown_timeout``, then account for the rest."""
+    def shutdown(self, reason: str = "the app shut down", *, timeout: float | None = None) -> None:
+        """Close for good (an app's shutdown): tasks already sent stay with the broker; with an
+        in-process broker, drain within ``timeout`` (default ``shutdown_timeout``), then report
+        what still runs as cancelled, saying ``reason``. Again does nothing."""
+        with self._guard:
+            if self._shut_down:
+                return
+            self._shut_down = True
         try:
-            self.close(timeout=self.shutdown_timeout)
+            self.close(timeout=self.shutdown_timeout if timeout is None else timeout)
         finally:
-            self.executor.abandon_running("the interpreter exited while it ran")
+            self.executor.abandon_running(f"{reason} while it ran")
+            lifecycle.forget(self)
+
+    def close_at_exit(self) -> None:
+        """Interpreter exit: ``shutdown()`` within ``shutdown_timeout``."""
+        self.shutdown("the interpreter exited")
 
     def after_fork_in_child(self) -> None:
         """A forked child starts empty: what was sent belongs to the broker, not to it."""
@@ -429,11 +442,15 @@ class BrokerEngine(TasQ, ABC):
 
         It asks the ledger: exact with Redis and with an in-process broker. A broker with no
         store beside it (RabbitMQ) cannot tell: then it returns False at once if this engine
-        sent anything.
+        sent anything. Once closed, an engine whose workers run elsewhere holds nothing: its
+        tasks belong to the broker, and join() returns True at once (a web process that
+        drains its engine at exit does not wait for the workers).
         """
         if timeout is not None:
             timeout = _check_seconds("timeout", timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._closed and not self.local_worker:
+            return True
         ledger = self._ledger
         if ledger is None or ledger is self._local:
             return self._local.wait_until(lambda live: not live, timeout)
