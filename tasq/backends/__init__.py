@@ -21,6 +21,10 @@ def engine_class(name: str) -> type[TasQ]:
     """The engine class of backend ``name``, with a clear error for unknown or missing ones."""
     if not isinstance(name, str):
         raise TypeError(f"backend must be a str, not {type(name).__name__}")
+    if name == "thread":
+        from ..engine import TasQ
+
+        return TasQ
     try:
         path = BACKENDS[name]
     except KeyError:
