@@ -34,9 +34,16 @@ def tasq_command() -> list[str]:
 
 
 class WorkerProcess:
-    """``tasq worker tests.backends.worker_app`` in its own session, logging to a file."""
+    """``tasq worker tests.backends.worker_app`` (or ``module``) in its own session, logging to a file."""
 
-    def __init__(self, url: str, directory: Path, engine: str = ENGINE, threads: int = 4) -> None:
+    def __init__(
+        self,
+        url: str,
+        directory: Path,
+        engine: str = ENGINE,
+        threads: int = 4,
+        module: str = "tests.backends.worker_app",
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.events = Events(directory / "events.jsonl")
         self.log_path = directory / f"worker-{uuid.uuid4().hex[:8]}.log"
@@ -48,7 +55,7 @@ class WorkerProcess:
             dramatiq_worker_timeout="100",  # an idle worker looks for messages every 0.1 s
         )
         env.pop("TASQ_BACKEND", None)
-        command = [*tasq_command(), "worker", "tests.backends.worker_app", "-p", "1", "-t", str(threads)]
+        command = [*tasq_command(), "worker", module, "-p", "1", "-t", str(threads)]
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
                 [*command, "--shutdown-timeout", "15"],
