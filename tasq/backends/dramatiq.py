@@ -33,6 +33,7 @@ from dramatiq.actor import Actor
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, SkipMessage
 
+from ..context import current_engine
 from ..task import TaskOptions
 from .base import BrokerEngine, WorkerOptions, redact
 from .ledger import Ledger, LocalLedger, NullLedger, RedisLedger
@@ -286,6 +287,9 @@ def boot_worker() -> None:
     _coalesce_stop_signals()
     for module in settings["modules"]:
         importlib.import_module(module)  # an ImportError: Dramatiq logs it and exits with status 2
+    # Django makes its engine on first use, through the resolver its app registered: ask,
+    # as a @background call would, so that its hooks see every worker thread start.
+    current_engine()
     url = settings["broker_url"] or _broker_url_of_engines()
     functions = collect_functions()
     names = list(settings.get("names") or [])

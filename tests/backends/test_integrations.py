@@ -13,6 +13,8 @@ from types import ModuleType
 
 import pytest
 
+from tasq import TasQ
+from tests.backends import tasks
 from tests.backends.conftest import WorkerProcess, clean_redis
 from tests.services import REDIS_URL, require
 
@@ -64,3 +66,23 @@ def test_starlette_engine_given_with_tasq_reports_in_the_worker(site: ModuleType
     assert worker.events.wait([task_id]), worker.log()[-2000:]
     assert worker.events.outcome(task_id)["value"] == "HELLO"
     assert {e["pid"] for e in worker.events.of(task_id, "done")} != {os.getpid()}
+
+
+def test_django_signals_fire_in_a_worker_that_set_django_up(tmp_path: Path) -> None:
+    # The web side needs no Django here: any engine of the same name sends to its queue.
+    require("Redis")
+    name = f"django-{uuid.uuid4().hex[:8]}"
+    worker = WorkerProcess(REDIS_URL, tmp_path, engine=name, module="tests.backends.django_site")
+    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name=name)
+    try:
+        worker.wait_ready()
+        task_id = engine.enqueue(tasks.add.task(2, 2))
+        assert worker.events.wait([task_id]), worker.log()[-2000:]
+        events = worker.events.of(task_id)
+        assert [e["event"] for e in events] == ["signal_started", "signal_done", "on_done"]
+        assert events[0]["sender"] == "DramatiqEngine"
+        assert f"queues tasq.{name}:" in worker.log()
+    finally:
+        worker.stop()
+        engine.close()
+        clean_redis(name)
