@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .models import Signup
 from .stats import STATS
-from .tasks import build_report, send_welcome
+from .tasks import TaskResultDoesNotExist, build_report, send_welcome
 
 
 def _body(request: HttpRequest) -> dict[str, object]:
@@ -41,7 +41,12 @@ def report(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def report_result(request: HttpRequest, result_id: str) -> JsonResponse:
-    result = build_report.get_result(result_id)
+    try:
+        result = build_report.get_result(result_id)
+    except TaskResultDoesNotExist:
+        # Results live in the process that ran the task: with several gunicorn workers,
+        # ask the one that answered the POST (a keep-alive connection does).
+        return JsonResponse({"id": result_id, "error": f"no such result in process {os.getpid()}"}, status=404)
     body: dict[str, object] = {"id": result.id, "status": result.status, "attempts": result.attempts}
     if result.status == "SUCCESSFUL":
         body["report"] = result.return_value

@@ -25,7 +25,12 @@ __all__ = [
 ]
 
 # Django >= 6 has django.tasks; Django 4.2-5.2 have the django-tasks backport, same API.
-_FRAMEWORK = "django.tasks" if find_spec("django.tasks") is not None else "django_tasks"
+if find_spec("django.tasks") is not None:
+    _FRAMEWORK = "django.tasks"
+elif find_spec("django_tasks") is not None:
+    _FRAMEWORK = "django_tasks"
+else:
+    raise ImportError("TasQBackend needs Django >= 6.0 (django.tasks) or the backport: pip install django-tasks")
 
 
 def _load(module: str, name: str) -> Any:
