@@ -277,9 +277,7 @@ def bench_end_to_end(n: int, repetitions: int, url: str, redis_up: bool) -> list
         return rows + [skipped(END_TO_END, name, f"no Redis at {url}") for name in (TASQ_REDIS, PEER_REDIS)]
     return [
         row(END_TO_END, samples, IN_PROCESS, PEER_REDIS, note=per_second(samples, IN_PROCESS)),
-        row(
-            END_TO_END, samples, TASQ_REDIS, PEER_REDIS, note=f"{per_second(samples, TASQ_REDIS)}; join() on the ledger"
-        ),
+        row(END_TO_END, samples, TASQ_REDIS, PEER_REDIS, note=f"{per_second(samples, TASQ_REDIS)}; engine.join()"),
         row(END_TO_END, samples, PEER_REDIS, PEER_REDIS, note=f"{per_second(samples, PEER_REDIS)}; broker.join()"),
     ]
 

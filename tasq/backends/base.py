@@ -476,10 +476,12 @@ class BrokerEngine(TasQ, ABC):
         done, failed, retried, cancelled = self.executor.counts
         running = len(self.executor.running)
         ledger = self._ledger if self._ledger is not None else self._local
-        try:
-            outstanding = ledger.outstanding(self.name, self._producer) or 0
-        except Exception:  # noqa: BLE001 - stats() must answer even when the broker does not
-            outstanding = 0
+        outstanding = 0
+        if not (self._closed and not self.local_worker):  # closed, it holds nothing: no I/O
+            try:
+                outstanding = ledger.outstanding(self.name, self._producer) or 0
+            except Exception:  # noqa: BLE001 - stats() must answer even when the broker does not
+                outstanding = 0
         return Stats(
             enqueued=self._accepted_count,
             pending=max(0, outstanding - running),

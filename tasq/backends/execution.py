@@ -82,7 +82,14 @@ class Executor:
         if self.cancel_pending:
             self.fail(ledger, message, TaskCancelled(f"engine {self.engine.name!r} closed before it ran"))
             return None
-        if not ledger.started(message):
+        try:
+            first_delivery = ledger.started(message)
+        except Exception:
+            # The store is unreachable: run the task (its outcome is reported all the same)
+            # rather than drop it or hold the worker.
+            logger.exception("could not record the start of task %d", message.id, extra={"task_id": message.id})
+            first_delivery = True
+        if not first_delivery:
             logger.warning(
                 "task %d was delivered again after it finished; skipped", message.id, extra={"task_id": message.id}
             )

@@ -54,6 +54,14 @@ class TaskMessage:
         """The message a worker received, or None when it is not one of TasQ's."""
         if not isinstance(header, dict) or type(header.get("id")) is not int:
             return None
+        try:
+            return cls._from_header(name, args, kwargs, header)
+        except (TypeError, ValueError):
+            return None  # a header TasQ did not write: not one of its tasks
+
+    @classmethod
+    def _from_header(cls, name: str, args: Any, kwargs: Any, header: dict[str, Any]) -> TaskMessage:
+        retry_delay = header.get("retry_delay")
         return cls(
             id=header["id"],
             name=name,
@@ -62,7 +70,7 @@ class TaskMessage:
             engine=str(header.get("engine", "default")),
             attempt=int(header.get("attempt", 1)),
             max_retry=int(header.get("max_retry", 1)),
-            retry_delay=header.get("retry_delay"),
+            retry_delay=None if retry_delay is None else float(retry_delay),
             results=int(header.get("results", 0)),
             producer=str(header.get("producer", "")),
         )
