@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import faulthandler
 import importlib
 import json
 import os
@@ -46,8 +47,10 @@ def loud(what: str) -> None:
     print(f"\n{bar}\n{what}\n{bar}", file=sys.stderr, flush=True)
 
 
-def child(name: str, quick: bool, out: Path) -> int:
+def child(name: str, quick: bool, out: Path, timeout: float) -> int:
     """Run one module in this process: print its tables, write its rows as JSON to ``out``."""
+    # Just before the parent stops a module that hangs, every thread's stack says where.
+    faulthandler.dump_traceback_later(max(1.0, timeout - 3.0), exit=False)
     module_name = f"benchmarks.bench_{name}"
     try:
         module = importlib.import_module(module_name)
@@ -70,7 +73,7 @@ def run_isolated(name: str, quick: bool, timeout: float) -> tuple[list[Result], 
     print(f"\n== {module_name} ...", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
-        command = [sys.executable, "-m", "benchmarks", "--child", name, "--json", str(out)]
+        command = [sys.executable, "-m", "benchmarks", "--child", name, "--json", str(out), "--timeout", str(timeout)]
         # A session of its own, so that a stop also ends what the module started (servers).
         with subprocess.Popen([*command, *(["--quick"] if quick else [])], cwd=ROOT, start_new_session=True) as proc:
             try:
@@ -102,8 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        return child(args.child, args.quick, args.json)
+        return child(args.child, args.quick, args.json, args.timeout or 900.0)
 
+    # A stopped run stops the module running in its child too (see run_isolated).
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        return run_all(args, parser)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_all(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     names = discover()
     if args.only:
         wanted = [name.strip().removeprefix("bench_").removesuffix(".py") for name in args.only.split(",")]
