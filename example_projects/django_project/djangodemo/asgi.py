@@ -1,6 +1,12 @@
+"""For ASGI servers: `uvicorn djangodemo.asgi:application`.
+
+TasQ's get_asgi_application() is Django's, plus a lifespan that drains the task pool when
+the server shuts down (uvicorn ends a SIGTERM shutdown before exit handlers would run).
+"""
+
 import os
 
-from django.core.asgi import get_asgi_application
+from tasq.contrib.django.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djangodemo.settings")
 

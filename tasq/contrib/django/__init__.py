@@ -23,12 +23,15 @@ __all__ = ["get_engine"]
 
 _engine: TasQ | None = None
 _lock = threading.Lock()
+_shut_down = False  # the server shut the engine down for good: no new one after that
 
 
 def get_engine() -> TasQ:
     """The process's engine, made from ``settings.TASQ`` on first use; it starts with its first task.
 
-    Once closed it is made anew on next use, except while the interpreter exits.
+    Once closed it is made anew on next use, except once the server shut it down (see
+    ``tasq.contrib.django.asgi``) or while the interpreter exits: then it stays closed, and
+    enqueueing raises ``TasQClosed`` rather than starting a pool nobody would drain.
     """
     engine = _engine
     if engine is None or engine.closed:
@@ -39,7 +42,7 @@ def get_engine() -> TasQ:
 def _make_engine() -> TasQ:
     global _engine
     with _lock:
-        if _engine is None or (_engine.closed and not lifecycle.exiting()):
+        if _engine is None or (_engine.closed and not _shut_down and not lifecycle.exiting()):
             options = engine_options()
             try:
                 engine = TasQ(**options, autostart=True)
@@ -61,6 +64,16 @@ def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
         engine, _engine = _engine, None
     if engine is not None:
         engine.close(timeout=engine.shutdown_timeout)
+
+
+def shut_down(reason: str) -> None:
+    """The server is shutting down: drain the engine, report the rest cancelled, make no new one."""
+    global _shut_down
+    with _lock:
+        _shut_down = True
+        engine = _engine
+    if engine is not None:
+        engine.shutdown(reason)
 
 
 def _after_fork_in_child() -> None:

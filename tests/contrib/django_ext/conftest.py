@@ -42,6 +42,7 @@ def _django_engine() -> Iterator[None]:
         yield
     finally:
         context._resolvers.remove(tasq_django.get_engine)
+        tasq_django._shut_down = False  # a test shut the server down: the next one starts afresh
         engine = tasq_django._engine
         if engine is not None and not engine.closed:
             engine.close(timeout=10, cancel_pending=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import django
@@ -96,3 +97,8 @@ async def async_double(value: int) -> int:
 @task
 def count_items() -> int:
     return Item.objects.count()
+
+
+@background
+def slow(seconds: float) -> None:
+    time.sleep(seconds)
