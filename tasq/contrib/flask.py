@@ -9,7 +9,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from blinker import Namespace
-from flask import Flask, current_app, has_app_context
+from flask import Flask
+
+# The ContextVar behind current_app (Flask >= 2.2): reading it directly costs a tenth of
+# what the current_app proxy does, and @background reads it on every enqueue.
+from flask.globals import _cv_app
 
 import tasq
 from tasq.context import register_resolver
@@ -19,6 +23,8 @@ from tasq.exceptions import RetryTask
 __all__ = ["TasQ", "task_done", "task_enqueued", "task_failed", "task_retried", "task_started"]
 
 logger = logging.getLogger(__name__)
+_debugging = logger.isEnabledFor
+DEBUG = logging.DEBUG
 
 T = TypeVar("T")
 
@@ -76,11 +82,12 @@ class TasQ:
     @property
     def engine(self) -> tasq.TasQ:
         """The engine of the app in the current context."""
-        if not has_app_context():
+        context = _cv_app.get(None)
+        if context is None:
             raise RuntimeError("TasQ needs an app context to find its engine: use it in a request or app_context()")
-        engine = current_app.extensions.get("tasq")
+        engine = context.app.extensions.get("tasq")
         if not isinstance(engine, tasq.TasQ):
-            raise RuntimeError(f"TasQ is not registered on app {current_app.name!r}: call init_app(app) first")
+            raise RuntimeError(f"TasQ is not registered on app {context.app.name!r}: call init_app(app) first")
         return engine
 
     def enqueue(self, task: object, **options: Any) -> int:
@@ -122,15 +129,19 @@ class _FlaskHooks(tasq.Hooks):
         return app
 
     def after_enqueue(self, task_id: int) -> None:
-        logger.debug("task %d enqueued", task_id, extra={"task_id": task_id})
+        if _debugging(DEBUG):  # checked first: this runs inside every enqueue
+            logger.debug("task %d enqueued", task_id, extra={"task_id": task_id})
         if task_enqueued.receivers:
             task_enqueued.send(self._app(), task_id=task_id)
 
     def around_task(self, task_id: int, call: Callable[[], T]) -> T:
-        app = self._app()
+        app = self.app()
+        if app is None:
+            raise RuntimeError("the Flask app of this task no longer exists")
         # A fresh app context, never the request's: that request is over (Flask-Executor's bug).
         with app.app_context():
-            logger.debug("task %d started", task_id, extra={"task_id": task_id})
+            if _debugging(DEBUG):
+                logger.debug("task %d started", task_id, extra={"task_id": task_id})
             if task_started.receivers:
                 _send_guarded(task_started, app, task_id)
             return call()
@@ -143,7 +154,8 @@ class _FlaskHooks(tasq.Hooks):
             task_retried.send(self._app(), task_id=task_id, error=error)
 
     def after_done(self, task_id: int, return_value: object) -> None:
-        logger.debug("task %d done", task_id, extra={"task_id": task_id})
+        if _debugging(DEBUG):
+            logger.debug("task %d done", task_id, extra={"task_id": task_id})
         if task_done.receivers:
             task_done.send(self._app(), task_id=task_id)
 
@@ -167,9 +179,10 @@ def _send_guarded(signal_: Any, app: Flask, task_id: int) -> None:
 
 
 def _app_engine() -> tasq.TasQ | None:
-    if not has_app_context():
+    context = _cv_app.get(None)
+    if context is None:
         return None
-    engine = current_app.extensions.get("tasq")
+    engine = context.app.extensions.get("tasq")
     return engine if isinstance(engine, tasq.TasQ) else None
 
 
