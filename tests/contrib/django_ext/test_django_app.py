@@ -246,3 +246,34 @@ def test_enqueue_on_commit_refuses_bad_input_at_the_call(args: Any, options: dic
     with pytest.raises(error):
         tasks.record.enqueue_on_commit(args, **options)
     assert get_engine().stats().enqueued == 0
+
+
+def test_setup_checks_and_task_definitions_start_no_thread() -> None:
+    # RELIABILITY.md 9, in a fresh interpreter: what gunicorn --preload does before fork().
+    script = """
+import threading, django
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=[
+        "tasq.contrib.django",
+        "tests.contrib.django_ext.testapp",
+        *(["django_tasks"] if django.VERSION < (6, 0) else []),
+    ],
+    DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+    TASKS={"default": {"BACKEND": "tasq.contrib.django.backend.TasQBackend"}},
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    USE_TZ=True,
+)
+django.setup()
+from django.core.checks import run_checks
+assert not run_checks(), run_checks()
+from tests.contrib.django_ext.testapp import tasks  # @background and @task definitions
+from tasq.contrib.django import get_engine
+get_engine()
+print(threading.active_count())
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["1"], out.stderr
