@@ -354,3 +354,27 @@ def test_eager_config_runs_tasks_inside_the_request_with_signals(make_app: MakeA
     assert ran == [True]
     assert [name for name, _, _ in events.seen] == ["enqueued", "started", "done"]
     assert not engine_of(app).started or engine_of(app).stats().workers == 0
+
+
+GREETED: list[str] = []
+
+
+@background(name="tests.flask_ext.greet")
+def greet(who: str) -> None:
+    # Arguments travel serialized to the worker: the task reports through a module global.
+    GREETED.append(f"{who} from {current_app.name}")
+
+
+def test_a_scale_out_backend_is_chosen_by_config_and_keeps_context_and_signals(make_app: MakeApp) -> None:
+    # Dramatiq's in-process stub broker: the same path as redis:// or amqp://, no server.
+    app = make_app("scaled", TASQ_BACKEND="dramatiq", TASQ_BROKER_URL="stub://")
+    engine = engine_of(app)
+    assert type(engine).__name__ == "DramatiqEngine"
+    GREETED.clear()
+    with ExitStack() as stack:
+        events = Events(app, stack)
+        with app.app_context():
+            task_id = greet.enqueue("ada")
+        assert engine.join(10)
+    assert GREETED == ["ada from scaled"]
+    assert events.names(task_id) == ["enqueued", "started", "done"]
