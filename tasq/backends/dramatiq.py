@@ -14,7 +14,6 @@ Dramatiq's in-memory broker, whose workers run in the engine's own process (for 
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -33,12 +32,11 @@ from dramatiq.actor import Actor
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, SkipMessage
 
-from ..context import current_engine
 from ..task import TaskOptions
 from .base import BrokerEngine, WorkerOptions, redact
 from .ledger import Ledger, LocalLedger, NullLedger, RedisLedger
 from .payload import HEADER, TaskMessage
-from .registry import collect_functions, engine_named, engines
+from .worker import load_app
 
 __all__ = ["DramatiqEngine", "TasQMiddleware", "boot_worker"]
 
@@ -285,53 +283,21 @@ def boot_worker() -> None:
     """Run by Dramatiq's CLI in each worker process: load the app, then the broker serving it."""
     settings = json.loads(os.environ[_WORKER_SETTINGS])
     _coalesce_stop_signals()
-    for module in settings["modules"]:
-        importlib.import_module(module)  # an ImportError: Dramatiq logs it and exits with status 2
-    # Django makes its engine on first use, through the resolver its app registered: ask,
-    # as a @background call would, so that its hooks see every worker thread start.
-    current_engine()
-    url = settings["broker_url"] or _broker_url_of_engines()
-    functions = collect_functions()
-    names = list(settings.get("names") or [])
-    if not names:
-        names = [engine.name for engine in engines() if isinstance(engine, DramatiqEngine)]
-        names += [fn.engine.name for fn in functions.values() if isinstance(fn.engine, DramatiqEngine)]
-    served_names = sorted(set(names)) or ["default"]
-    stand_ins: dict[str, DramatiqEngine] = {}
-    lock = threading.Lock()
-
-    def resolve(name: str) -> BrokerEngine:
-        # The engine the app made here reports (its hooks, its callbacks); else a plain one.
-        engine = engine_named(name)
-        if engine is not None:
-            return engine
-        with lock:
-            if name not in stand_ins:
-                logger.warning(
-                    "no engine named %r was made by the modules this worker imported: its tasks report "
-                    "through a plain engine, without your app's hooks and callbacks; name the module "
-                    "that makes it (tasq worker myapp.app myapp.tasks)",
-                    name,
-                )
-                stand_ins[name] = DramatiqEngine(name=name, broker_url=url)
-            return stand_ins[name]
-
-    def served() -> list[BrokerEngine]:
-        return [resolve(name) for name in served_names]
-
-    broker, middleware = make_broker(url, LocalLedger(0), resolve, served)
-    queues = [queue_name(name) for name in served_names]
+    # An ImportError: Dramatiq logs it and exits with status 2.
+    app = load_app(DramatiqEngine, settings["modules"], settings["broker_url"], settings.get("names") or ())
+    broker, middleware = make_broker(app.broker_url, LocalLedger(0), app.resolve, app.served)
+    queues = [queue_name(name) for name in app.names]
     for queue in queues:
         broker.declare_queue(queue)
-    for name, function in sorted(functions.items()):
+    for name, function in sorted(app.functions.items()):
         middleware.declare(broker, name, function.fn, function.options, queues[0])
     dramatiq.set_broker(broker)
     logger.info(
         "tasq worker on %s, queues %s: %d @background function(s): %s",
-        redact(url),
+        redact(app.broker_url),
         ", ".join(queues),
-        len(functions),
-        ", ".join(sorted(functions)) or "none (name the modules that define them)",
+        len(app.functions),
+        ", ".join(sorted(app.functions)) or "none (name the modules that define them)",
     )
 
 
@@ -356,15 +322,6 @@ def _coalesce_stop_signals() -> None:
         stop(signum, frame)
 
     signal.signal(signal.SIGTERM, on_term)
-
-
-def _broker_url_of_engines() -> str:
-    urls = sorted({engine.broker_url for engine in engines() if isinstance(engine, DramatiqEngine)})
-    if len(urls) == 1 and not DramatiqEngine.check_broker_url(urls[0]):
-        return urls[0]
-    why = "none of the modules made a dramatiq engine" if not urls else f"the engines use {len(urls)} brokers"
-    logger.critical("tasq worker: no broker URL (%s): pass --broker-url or set TASQ_BROKER_URL", why)
-    raise SystemExit(2)
 
 
 def _read(message: Any) -> TaskMessage | None:

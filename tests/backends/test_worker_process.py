@@ -74,7 +74,8 @@ def test_a_worker_stopped_with_sigterm_mid_load_loses_nothing(kind: str, broker:
     sigterm_under_load(*broker(kind), tmp_path, n=scaled(2000), group=False)
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.stress
+@pytest.mark.timeout(120)
 def test_sigterm_to_the_whole_process_group_is_one_graceful_stop(broker: Broker, tmp_path: Path) -> None:
     # systemd's default KillMode signals every process of the unit at once.
     sigterm_under_load(*broker("redis"), tmp_path, n=scaled(2000), group=True)
