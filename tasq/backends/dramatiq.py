@@ -32,6 +32,7 @@ from dramatiq.actor import Actor
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, SkipMessage
 
+from ..exceptions import TasQClosed
 from ..task import TaskOptions
 from .base import BrokerEngine, WorkerOptions, redact
 from .ledger import Ledger, LocalLedger, NullLedger, RedisLedger
@@ -88,8 +89,8 @@ class DramatiqEngine(BrokerEngine):
         self, message: TaskMessage, fn: Callable[..., object], options: TaskOptions, delay: float, priority: int
     ) -> None:
         broker, middleware = self._broker, self._middleware
-        assert broker is not None, "_connect ran"
-        assert middleware is not None
+        if broker is None or middleware is None:  # close() released it meanwhile
+            raise TasQClosed(f"engine {self.name!r} is closed")
         middleware.declare(broker, message.name, fn, options, self.queue)
         broker.enqueue(
             dramatiq.Message(
@@ -111,9 +112,11 @@ class DramatiqEngine(BrokerEngine):
                 client.connection_pool.disconnect()
 
     def _start_workers(self) -> None:
-        assert self._broker is not None
+        broker = self._broker
+        if broker is None:
+            raise TasQClosed(f"engine {self.name!r} is closed")
         # worker_timeout: how long an idle worker thread waits before it looks at its stop flag.
-        self._worker = dramatiq.Worker(self._broker, worker_threads=self.workers, worker_timeout=100)
+        self._worker = dramatiq.Worker(broker, worker_threads=self.workers, worker_timeout=100)
         self._worker.start()
 
     def _stop_workers(self, timeout: float | None) -> None:

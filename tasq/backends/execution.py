@@ -124,27 +124,36 @@ class Executor:
         if error is None:
             self.done(attempt.ledger, message, attempt.value)
             return None
-        failure: BaseException | None = error
-        delay = 0.0
+        failure: BaseException = error
         if isinstance(error, RetryTask):
-            if message.attempt >= message.max_retry:
-                failure = MaxRetryExceeded(
-                    f"task {message.id} asked for a retry on each of its {message.max_retry} attempts"
-                )
-                failure.__cause__ = error
-            else:
-                try:
-                    delay = self._retry_delay(attempt, error)
-                    failure = None
-                except Exception as bad_delay:  # noqa: BLE001 - a broken retry_delay fails the task
-                    failure = bad_delay
-                if failure is None and self.closing and delay > 0:
-                    failure = TaskCancelled(f"engine {self.engine.name!r} closed before it ran")
-        if failure is not None:
-            attempt.failure = failure
-            self.fail(attempt.ledger, message, failure)
-            return None
-        assert isinstance(error, RetryTask)
+            refused, delay = self._next_attempt(attempt, error)
+            if refused is None:
+                self._retrying(attempt, error, delay)
+                return delay
+            failure = refused
+        attempt.failure = failure
+        self.fail(attempt.ledger, message, failure)
+        return None
+
+    def _next_attempt(self, attempt: Attempt, error: RetryTask) -> tuple[BaseException | None, float]:
+        """(None, delay) when another attempt follows, else (the error the task fails with, 0)."""
+        message = attempt.message
+        if message.attempt >= message.max_retry:
+            failure = MaxRetryExceeded(
+                f"task {message.id} asked for a retry on each of its {message.max_retry} attempts"
+            )
+            failure.__cause__ = error
+            return failure, 0.0
+        try:
+            delay = self._retry_delay(attempt, error)
+        except Exception as bad_delay:  # noqa: BLE001 - a broken retry_delay fails the task
+            return bad_delay, 0.0
+        if self.closing and delay > 0:
+            return TaskCancelled(f"engine {self.engine.name!r} closed before it ran"), 0.0
+        return None, delay
+
+    def _retrying(self, attempt: Attempt, error: RetryTask, delay: float) -> None:
+        message = attempt.message
         if self.engine.local_worker and delay > 0:
             with self._lock:
                 self.not_before[message.id] = time.monotonic() + delay
@@ -161,7 +170,6 @@ class Executor:
         )
         for hook in self.hooks["after_retry"]:
             call_hook(hook, message.id, error)
-        return delay
 
     def _retry_delay(self, attempt: Attempt, error: RetryTask) -> float:
         if error.delay is not None:
