@@ -25,6 +25,7 @@ import gunicorn.config
 import pytest
 
 from tasq.contrib.gunicorn import shutdown_budget
+from tests.conftest import SCALE
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -180,6 +181,21 @@ def test_sigterm_with_a_thousand_tasks_in_flight_drains_every_one(tmp_path: Path
         run.check_accounting()
         assert run.kinds == Counter(done=1000), f"{run.scenario.name}: {run.kinds}"
         assert len({pid for pid, _ in run.accepted}) >= 1
+
+
+@pytest.mark.stress
+@pytest.mark.skipif(SCALE != 10, reason="10,000 in flight under `make stress`; the default run has 1,000")
+@pytest.mark.timeout(300)
+def test_sigterm_with_ten_thousand_tasks_in_flight_drains_every_one(tmp_path: Path) -> None:
+    scenarios = [
+        Scenario(worker_class, preload, requests=100, tasks_per_request=100, task_ms=2, graceful_timeout=60)
+        for worker_class in ("sync", "gthread")
+        for preload in (False, True)
+    ]
+    for run in run_side_by_side(scenarios, tmp_path):
+        assert run.reported_before_sigterm < len(run.accepted), f"{run.scenario.name}: nothing was in flight"
+        run.check_accounting()
+        assert run.kinds == Counter(done=10_000), f"{run.scenario.name}: {run.kinds}"
 
 
 def test_a_graceful_timeout_shorter_than_the_tasks_cancels_and_reports_them_in_time(tmp_path: Path) -> None:
