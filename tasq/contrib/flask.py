@@ -6,6 +6,7 @@ import logging
 import re
 import weakref
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from blinker import Namespace
@@ -24,7 +25,7 @@ __all__ = ["TasQ", "task_done", "task_enqueued", "task_failed", "task_retried", 
 
 logger = logging.getLogger(__name__)
 _debugging = logger.isEnabledFor
-DEBUG = logging.DEBUG
+_DEBUG = logging.DEBUG
 
 T = TypeVar("T")
 
@@ -90,9 +91,16 @@ class TasQ:
             raise RuntimeError(f"TasQ is not registered on app {context.app.name!r}: call init_app(app) first")
         return engine
 
-    def enqueue(self, task: object, **options: Any) -> int:
+    def enqueue(
+        self,
+        task: object,
+        *,
+        delay: float | timedelta | datetime | None = None,
+        priority: int = 0,
+        timeout: float | None = None,
+    ) -> int:
         """``engine.enqueue()`` on the current app's engine: returns the task id."""
-        return self.engine.enqueue(task, **options)
+        return self.engine.enqueue(task, delay=delay, priority=priority, timeout=timeout)
 
     def submit(self, fn: Callable[..., object], /, *args: Any, **kwargs: Any) -> int:
         """``engine.submit()`` on the current app's engine: ``fn(*args, **kwargs)`` in the background."""
@@ -129,7 +137,7 @@ class _FlaskHooks(tasq.Hooks):
         return app
 
     def after_enqueue(self, task_id: int) -> None:
-        if _debugging(DEBUG):  # checked first: this runs inside every enqueue
+        if _debugging(_DEBUG):  # checked first: this runs inside every enqueue
             logger.debug("task %d enqueued", task_id, extra={"task_id": task_id})
         if task_enqueued.receivers:
             task_enqueued.send(self._app(), task_id=task_id)
@@ -140,7 +148,7 @@ class _FlaskHooks(tasq.Hooks):
             raise RuntimeError("the Flask app of this task no longer exists")
         # A fresh app context, never the request's: that request is over (Flask-Executor's bug).
         with app.app_context():
-            if _debugging(DEBUG):
+            if _debugging(_DEBUG):
                 logger.debug("task %d started", task_id, extra={"task_id": task_id})
             if task_started.receivers:
                 _send_guarded(task_started, app, task_id)
@@ -154,7 +162,7 @@ class _FlaskHooks(tasq.Hooks):
             task_retried.send(self._app(), task_id=task_id, error=error)
 
     def after_done(self, task_id: int, return_value: object) -> None:
-        if _debugging(DEBUG):
+        if _debugging(_DEBUG):
             logger.debug("task %d done", task_id, extra={"task_id": task_id})
         if task_done.receivers:
             task_done.send(self._app(), task_id=task_id)
