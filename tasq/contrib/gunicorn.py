@@ -54,7 +54,8 @@ def _gunicorn_worker() -> Any:
 
 def _drain() -> None:
     worker = _gunicorn_worker()
-    engines = [engine for engine in list(_engines) if engine.started and not engine.closed]
+    # Only in-process pools: a scale-out engine's tasks already belong to its broker.
+    engines = [engine for engine in list(_engines) if type(engine) is TasQ and engine.started and not engine.closed]
     if worker is None or not engines or threading.current_thread() is not threading.main_thread():
         return  # the engine's own atexit handler does the whole job
     budget = shutdown_budget(float(worker.cfg.graceful_timeout), float(worker.cfg.timeout or 0))
