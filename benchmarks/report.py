@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import platform
 import sys
@@ -27,7 +28,7 @@ def cells(result: Result) -> tuple[str, ...]:
     ratio = "" if result.ratio is None else f"{result.ratio:.2f}x"
     spread = "" if result.spread is None else f"{result.spread[0]:.2f}-{result.spread[1]:.2f}"
     met = {None: "", True: "yes", False: "NO"}[result.met]
-    median = f"{result.ns:,.0f} {unit}"
+    median = f"{result.ns:,.0f} {unit}" if math.isfinite(result.ns) else "-"  # NaN: a row that was skipped
     return (result.name, median, ratio, spread, result.baseline or "", result.target, met, result.note)
 
 
@@ -154,7 +155,10 @@ def plot(results: list[Result], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    grouped = [(group, [r for r in rows if r.ratio is not None]) for group, rows in groups(results).items()]
+    grouped = [
+        (group, [r for r in rows if r.ratio is not None and math.isfinite(r.ratio)])
+        for group, rows in groups(results).items()
+    ]
     grouped = [(group, rows) for group, rows in grouped if rows]
     heights = [len(rows) + 1.2 for _, rows in grouped]
     fig, axes = plt.subplots(
