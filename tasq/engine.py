@@ -86,10 +86,11 @@ class TasQ:
         "_async_space_waiters",
         "_closed",
         "_detached",
+        "_direct",
         "_eager",
         "_first_id",
         "_heap",
-        "_hook_calls",
+        "_hooked",
         "_hooks",
         "_ids",
         "_joined",
@@ -103,7 +104,6 @@ class TasQ:
         "_plain",
         "_queued",
         "_ready",
-        "_recorded",
         "_results",
         "_scheduler",
         "_shared_counts",
@@ -181,7 +181,7 @@ class TasQ:
         self._closed = False
         self._last_plain: Any = _UNSET
         self._hooks: list[Hooks] = []
-        self._hook_calls = _hook_calls(self._hooks)
+        self._hooked = _HookLists(self._hooks)
         self._reset_runtime(first_id=1)
         lifecycle.track(self)
 
@@ -219,11 +219,10 @@ class TasQ:
             not self._eager
             and not self._closed
             and not self.queue_size
-            and not self._hook_calls["after_enqueue"]
             and (self._state == _STARTED or not self.autostart)
         )
-        self._plain = direct and self._results is None
-        self._recorded = self._results if direct else None
+        self._plain = direct and self._results is None and not self._hooked.after_enqueue
+        self._direct = direct
 
     # -- configuration ----------------------------------------------------------------
 
@@ -270,7 +269,7 @@ class TasQ:
             raise TypeError(f"hooks must be a tasq.Hooks instance, not {type(hooks).__name__}")
         self._before_start("hooks")
         self._hooks.append(hooks)
-        self._hook_calls = _hook_calls(self._hooks)
+        self._hooked = _HookLists(self._hooks)
         self._refresh_paths()
 
     @property
@@ -334,8 +333,7 @@ class TasQ:
         with self._space:
             first_close = not self._closed
             self._closed = True
-            self._plain = False
-            self._recorded = None
+            self._plain = self._direct = False
             was_started = self._state == _STARTED
             self._state = _CLOSED
             self._space.notify_all()
@@ -444,10 +442,13 @@ class TasQ:
                     if self._closed:
                         self._after_late_put()
                     return tid
-                if self._recorded is not None:
+                if self._direct:  # a result store or enqueue hooks, nothing else
                     self._last_plain = task
                     tid = next(self._ids)
-                    self._recorded.enqueued_at[tid] = time.time()
+                    if self._results is not None:
+                        self._results.enqueued_at[tid] = time.time()
+                    if self._hooked.after_enqueue:
+                        self._after_enqueue(tid)
                     self._ready.put((tid, task, None))
                     if self._closed:
                         self._after_late_put()
@@ -532,8 +533,8 @@ class TasQ:
         entry: Entry = (tid, call, meta)
         if self._results is not None:
             self._results.enqueued(tid)
-        for hook in self._hook_calls["after_enqueue"]:
-            self._call_hook(hook, tid)
+        if self._hooked.after_enqueue:
+            self._after_enqueue(tid)
         if seconds > 0:
             if not self._scheduler.schedule(time.monotonic() + seconds, entry):
                 self._cancel(entry)
@@ -542,6 +543,13 @@ class TasQ:
         if self._closed:
             self._after_late_put()
         return tid
+
+    def _after_enqueue(self, tid: int) -> None:
+        for hook in self._hooked.after_enqueue:
+            try:
+                hook(tid)
+            except BaseException as error:  # noqa: BLE001 - a hook never fails an enqueue
+                _hook_raised(hook, tid, error)
 
     def _make_ready(self, entry: Entry) -> None:
         meta = entry[2]
@@ -594,7 +602,7 @@ class TasQ:
         counts = [0, 0, 0, 0]
         with self._lock:
             self._worker_counts.append(counts)
-        for hook in self._hook_calls["worker_started"]:
+        for hook in self._hooked.worker_started:
             self._call_hook(hook)
         try:
             if self._hooks or self.queue_size:
@@ -604,7 +612,7 @@ class TasQ:
             else:
                 self._work_plain(index, counts)
         finally:
-            for hook in self._hook_calls["worker_stopped"]:
+            for hook in self._hooked.worker_stopped:
                 self._call_hook(hook)
             with self._lock:
                 self._live_workers -= 1
@@ -687,7 +695,13 @@ class TasQ:
                 self._notify_joiners()
 
     def _work(self, index: int, counts: list[int]) -> None:
+        """The loop with hooks or a bounded queue: first attempts still go the short way."""
         get, heap, slots = self._ready.get, self._heap, self._slots
+        before, around = self._hooked.before_task, self._hooked.around_task
+        wrap = around[0] if len(around) == 1 else None
+        short = len(around) < 2
+        started_at = None if self._results is None else self._results.started_at
+        now = time.time
         while True:
             entry = get()
             if heap:
@@ -696,15 +710,29 @@ class TasQ:
                     continue
             if entry is None:
                 return
-            slots[index] = entry[0]
+            tid, call, meta = entry
+            slots[index] = tid
             try:
-                value = self._attempt(entry)
+                if meta is None and short:
+                    if started_at is not None:
+                        started_at[tid] = now()
+                    for hook in before:
+                        try:
+                            hook(tid, 1)
+                        except BaseException as hook_error:  # noqa: BLE001 - a hook never fails a task
+                            _hook_raised(hook, tid, hook_error)
+                    value = call() if wrap is None else wrap(tid, call)
+                else:
+                    value = self._attempt(entry)
             except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
                 slots[index] = 0
                 self._settle_error(entry, error, counts)
                 continue
             slots[index] = 0
-            self._settle(entry, value, counts)
+            if value is not None and type(value) is _CoroutineType:
+                self._spawn(entry, value)
+            else:
+                self._report_done(entry, value, counts)
 
     def _attempt(self, entry: Entry) -> object:
         tid, call, meta = entry
@@ -716,10 +744,9 @@ class TasQ:
                 self._release_space()
         if self._results is not None:
             self._results.started(tid, attempt)
-        hooks = self._hook_calls
-        for hook in hooks["before_task"]:
+        for hook in self._hooked.before_task:
             self._call_hook(hook, tid, attempt)
-        for wrap in reversed(hooks["around_task"]):
+        for wrap in reversed(self._hooked.around_task):
             call = functools.partial(wrap, tid, call)
         return call()
 
@@ -746,7 +773,7 @@ class TasQ:
 
     def _spawn(self, entry: Entry, coro: Awaitable[object]) -> None:
         tid = entry[0]
-        for wrap in self._hook_calls["around_coroutine"]:
+        for wrap in self._hooked.around_coroutine:
             coro = wrap(tid, coro)
         self._detached[tid] = entry
         try:
@@ -798,7 +825,7 @@ class TasQ:
             error,
             extra={"task_id": tid, "attempt": attempt},
         )
-        for hook in self._hook_calls["after_retry"]:
+        for hook in self._hooked.after_retry:
             self._call_hook(hook, tid, error)
         if self._eager:
             self._run_attempts(entry)
@@ -835,7 +862,7 @@ class TasQ:
         self._report_done(entry, value, counts)
 
     def _await_here(self, tid: int, awaitable: Awaitable[object]) -> tuple[object, BaseException | None]:
-        for wrap in self._hook_calls["around_coroutine"]:
+        for wrap in self._hooked.around_coroutine:
             awaitable = wrap(tid, awaitable)
         try:
             return self._loop.run(awaitable), None
@@ -858,15 +885,21 @@ class TasQ:
             return
         if self._results is not None:
             self._results.finished(tid, TaskStatus.DONE, 1 if meta is None else meta.attempt, value, None)
-        for hook in self._hook_calls["after_done"]:
-            self._call_hook(hook, tid, value)
+        for hook in self._hooked.after_done:
+            try:
+                hook(tid, value)
+            except BaseException as error:  # noqa: BLE001 - a hook never ends a worker
+                _hook_raised(hook, tid, error)
         on_done = self._on_done
         if on_done is not None:
             try:
                 on_done(tid)
             except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
                 _callback_raised("on_done", tid, error)
-        self._count(_DONE, counts)
+        if counts is not None:
+            counts[0] += 1  # _DONE
+        else:
+            self._count(_DONE, None)
         if self._joiners:
             self._notify_joiners()
 
@@ -887,7 +920,7 @@ class TasQ:
             self._release_space()
         if self._results is not None:
             self._results.finished(tid, TaskStatus.FAILED, attempts, None, error)
-        for hook in self._hook_calls["after_failed"]:
+        for hook in self._hooked.after_failed:
             self._call_hook(hook, tid, error)
         on_failed = self._on_failed
         if on_failed is not None:
@@ -941,18 +974,11 @@ class TasQ:
             with self._lock:
                 self._shared_counts[slot] += 1
 
-    def _call_hook(self, hook: Callable[..., object], *args: object) -> None:
+    def _call_hook(self, hook: Callable[..., object], *args: Any) -> None:
         try:
             hook(*args)
-        except BaseException as error:
-            task_id = args[0] if args else None
-            logger.error(
-                "hook %s raised for task %s",
-                _describe(hook),
-                task_id,
-                exc_info=error,
-                extra={"task_id": task_id},
-            )
+        except BaseException as error:  # noqa: BLE001 - a hook never ends a worker
+            _hook_raised(hook, args[0] if args else None, error)
 
     # -- eager mode -------------------------------------------------------------------
 
@@ -961,8 +987,8 @@ class TasQ:
         entry: Entry = (tid, call, _Meta(options, priority))
         if self._results is not None:
             self._results.enqueued(tid)
-        for hook in self._hook_calls["after_enqueue"]:
-            self._call_hook(hook, tid)
+        if self._hooked.after_enqueue:
+            self._after_enqueue(tid)
         _eager_failure.error = None
         self._run_attempts(entry)
         error, _eager_failure.error = _eager_failure.error, None
@@ -1171,8 +1197,28 @@ def _check_callback(name: str, value: object) -> Any:
 # -- helpers --------------------------------------------------------------------------
 
 
-def _hook_calls(hooks: list[Hooks]) -> dict[str, list[Callable[..., Any]]]:
-    return {name: [getattr(h, name) for h in hooks if overridden(h, name)] for name in HOOK_NAMES}
+class _HookLists:
+    """Per lifecycle point, the bound hook methods that a Hooks subclass overrides."""
+
+    __slots__ = HOOK_NAMES
+
+    def __init__(self, hooks: list[Hooks]) -> None:
+        for name in HOOK_NAMES:
+            setattr(self, name, tuple(getattr(h, name) for h in hooks if overridden(h, name)))
+
+    after_enqueue: tuple[Callable[[int], object], ...]
+    before_task: tuple[Callable[[int, int], object], ...]
+    around_task: tuple[Callable[[int, Call], object], ...]
+    around_coroutine: tuple[Callable[[int, Awaitable[object]], Awaitable[object]], ...]
+    after_retry: tuple[Callable[[int, RetryTask], object], ...]
+    after_done: tuple[Callable[[int, object], object], ...]
+    after_failed: tuple[Callable[[int, BaseException], object], ...]
+    worker_started: tuple[Callable[[], object], ...]
+    worker_stopped: tuple[Callable[[], object], ...]
+
+
+def _hook_raised(hook: Callable[..., object], task_id: int | None, error: BaseException) -> None:
+    logger.error("hook %s raised for task %s", _describe(hook), task_id, exc_info=error, extra={"task_id": task_id})
 
 
 def _nothing() -> None:
