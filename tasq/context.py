@@ -14,6 +14,7 @@ __all__ = [
     "default",
     "register_resolver",
     "reset_current_engine",
+    "resolve_engine",
     "set_current_engine",
     "use_engine",
 ]
@@ -58,6 +59,12 @@ def set_thread_engine(engine: TasQ | None) -> None:
 
 def current_engine() -> TasQ:
     """The engine ``@background`` uses here: the block's, the running app's, else ``default()``."""
+    engine = resolve_engine()
+    return default() if engine is None else engine
+
+
+def resolve_engine() -> TasQ | None:
+    """The block's or the running app's engine, if there is one; never makes ``default()``."""
     engine = _engine.get()
     if engine is not None:
         return engine
@@ -65,7 +72,7 @@ def current_engine() -> TasQ:
         engine = resolver()
         if engine is not None:
             return engine
-    return default()
+    return None
 
 
 def default() -> TasQ:

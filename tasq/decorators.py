@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
+from .checks import check_int, check_retry_delay, check_schedule
 from .context import current_engine
-from .engine import _check_int, _check_retry_delay, _check_schedule
 from .task import RetryDelay, TaskOptions
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class BackgroundFunction(Generic[P, R]):
             raise TypeError(f"args must be a tuple of the call's arguments, not {type(args).__name__}")
         if kwargs is not None and not isinstance(kwargs, dict):
             raise TypeError(f"kwargs must be a dict of the call's keyword arguments, not {type(kwargs).__name__}")
-        _check_schedule(delay, self.options.priority if priority is None else priority, None)
+        check_schedule(delay, self.options.priority if priority is None else priority, None)
         from .contrib.django.db import on_commit  # Django only when asked for
 
         enqueue = functools.partial(self.enqueue_with, tuple(args), dict(kwargs or {}), delay=delay, priority=priority)
@@ -149,10 +149,10 @@ def background(
 ) -> BackgroundFunction[P, R] | Background:
     """Make a function enqueueable: ``fn(...)`` runs it now, ``fn.enqueue(...)`` in the background."""
     if max_retry is not None:
-        _check_int("max_retry", max_retry, minimum=1)
+        check_int("max_retry", max_retry, minimum=1)
     if retry_delay is not None:
-        retry_delay = _check_retry_delay(retry_delay)
-    _check_schedule(None, priority, None)
+        retry_delay = check_retry_delay(retry_delay)
+    check_schedule(None, priority, None)
     if name is not None and (not isinstance(name, str) or not name):
         raise TypeError(f"name must be a non-empty str, not {name!r}")
     if tasq is not None:

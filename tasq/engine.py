@@ -7,19 +7,28 @@ import heapq
 import inspect
 import itertools
 import logging
-import math
 import threading
 import time
 import types
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from . import lifecycle
 from .aio import LoopThread
+from .checks import (
+    NO_PRIORITY,
+    check_bool,
+    check_callback,
+    check_int,
+    check_retry_delay,
+    check_schedule,
+    check_seconds,
+    seconds,
+)
 from .context import set_thread_engine
-from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, TasQClosed, _seconds
+from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, TasQClosed
 from .hooks import HOOK_NAMES, Hooks, overridden
 from .results import ResultStore
 from .scheduler import Scheduler
@@ -45,10 +54,6 @@ _DONE, _FAILED, _RETRIED, _CANCELLED = range(4)
 
 _NEW, _STARTED, _CLOSED = range(3)
 
-_MIN_PRIORITY, _MAX_PRIORITY = -100, 100
-# Compared by identity: the default and a literal 0 are the same cached int object, while
-# 0.0 and False are not, so those go on to the checks (and are refused).
-_NO_PRIORITY = 0
 _GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 _FunctionType = types.FunctionType
 _CoroutineType = types.CoroutineType
@@ -156,25 +161,25 @@ class TasQ:
             raise ValueError(f"backend must be 'thread' for TasQ itself, not {backend!r}")
         if broker_url is not None and type(self) is TasQ:
             raise ValueError("broker_url needs a distributed backend, e.g. TasQ(backend='dramatiq', broker_url=...)")
-        self.workers = _check_int("workers", workers, minimum=1)
-        self.max_retry = _check_int("max_retry", max_retry, minimum=1)
-        self.retry_delay = _check_retry_delay(retry_delay)
-        self.queue_size = _check_int("queue_size", queue_size, minimum=0)
+        self.workers = check_int("workers", workers, minimum=1)
+        self.max_retry = check_int("max_retry", max_retry, minimum=1)
+        self.retry_delay = check_retry_delay(retry_delay)
+        self.queue_size = check_int("queue_size", queue_size, minimum=0)
         if on_full not in ("block", "raise"):
             raise ValueError(f'on_full must be "block" or "raise", not {on_full!r}')
         self.on_full = on_full
-        self._on_done = _check_callback("on_done", on_done)
-        self._on_failed = _check_callback("on_failed", on_failed)
-        self.results = _check_int("results", results, minimum=0)
+        self._on_done = check_callback("on_done", on_done)
+        self._on_failed = check_callback("on_failed", on_failed)
+        self.results = check_int("results", results, minimum=0)
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty str, not {name!r}")
         self.name = name
         forced, propagate = lifecycle.eager_forced()
-        self._eager = _check_bool("eager", eager) or forced
+        self._eager = check_bool("eager", eager) or forced
         self.eager_propagate = propagate
-        self.autostart = _check_bool("autostart", autostart)
+        self.autostart = check_bool("autostart", autostart)
         self.shutdown_timeout = (
-            None if shutdown_timeout is None else _check_seconds("shutdown_timeout", shutdown_timeout)
+            None if shutdown_timeout is None else check_seconds("shutdown_timeout", shutdown_timeout)
         )
         self._ids = itertools.count(1)
         self._state = _NEW
@@ -234,7 +239,7 @@ class TasQ:
     @on_done.setter
     def on_done(self, callback: OnDone | None) -> None:
         self._before_start("on_done")
-        self._on_done = _check_callback("on_done", callback)
+        self._on_done = check_callback("on_done", callback)
 
     @property
     def on_failed(self) -> OnFailed | None:
@@ -244,7 +249,7 @@ class TasQ:
     @on_failed.setter
     def on_failed(self, callback: OnFailed | None) -> None:
         self._before_start("on_failed")
-        self._on_failed = _check_callback("on_failed", callback)
+        self._on_failed = check_callback("on_failed", callback)
 
     @property
     def eager(self) -> bool:
@@ -253,7 +258,7 @@ class TasQ:
 
     @eager.setter
     def eager(self, value: bool) -> None:
-        self._eager = _check_bool("eager", value)
+        self._eager = check_bool("eager", value)
         with self._lock:
             if not value and self._state == _STARTED and not self._threads:
                 self._spawn_workers()
@@ -328,7 +333,7 @@ class TasQ:
         not started by then are cancelled too. Returns the ids still running on return.
         """
         if timeout is not None:
-            timeout = _check_seconds("timeout", timeout)
+            timeout = check_seconds("timeout", timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._space:
             first_close = not self._closed
@@ -434,7 +439,7 @@ class TasQ:
     ) -> int:
         """Accept a task (an object with ``do()``, or a zero-argument callable); return its id."""
         if task is self._last_plain or (type(task) is _FunctionType and not task.__code__.co_flags & _GENERATOR_FLAGS):
-            if delay is None and priority is _NO_PRIORITY and timeout is None:
+            if delay is None and priority is NO_PRIORITY and timeout is None:
                 if self._plain:
                     self._last_plain = task  # checked once, not again for the same function
                     tid = next(self._ids)
@@ -480,8 +485,8 @@ class TasQ:
         if self._closed:
             raise TasQClosed(f"engine {self.name!r} is closed")
         call, options = _resolve(task)
-        seconds, priority = _check_schedule(delay, priority, options)
-        deadline = None if timeout is None else time.monotonic() + _check_seconds("timeout", timeout)
+        seconds, priority = check_schedule(delay, priority, options)
+        deadline = None if timeout is None else time.monotonic() + check_seconds("timeout", timeout)
         loop = asyncio.get_running_loop()
         while True:
             waiter: asyncio.Future[None] = loop.create_future()
@@ -505,9 +510,9 @@ class TasQ:
     ) -> int:
         if self._closed:
             raise TasQClosed(f"engine {self.name!r} is closed")
-        seconds, priority = _check_schedule(delay, priority, options)
+        seconds, priority = check_schedule(delay, priority, options)
         if timeout is not None:
-            timeout = _check_seconds("timeout", timeout)
+            timeout = check_seconds("timeout", timeout)
         if self._eager:
             return self._run_eagerly(call, options, priority)
         holds_slot = False
@@ -874,7 +879,7 @@ class TasQ:
             return error.delay
         delay = self.retry_delay if options is None or options.retry_delay is None else options.retry_delay
         if callable(delay):
-            return _seconds(delay(attempt))
+            return seconds(delay(attempt))
         return delay
 
     # -- outcomes ---------------------------------------------------------------------
@@ -1001,7 +1006,7 @@ class TasQ:
     def join(self, timeout: float | None = None) -> bool:
         """Wait until every accepted task has finished and been reported; True if so."""
         if timeout is not None:
-            timeout = _check_seconds("timeout", timeout)
+            timeout = check_seconds("timeout", timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._joined:
             self._joiners += 1
@@ -1135,63 +1140,6 @@ def _reject_generator(fn: object) -> None:
         code = getattr(getattr(method, "__func__", method), "__code__", None)
     if code is not None and code.co_flags & _GENERATOR_FLAGS:
         raise TypeError(f"{_describe(fn)} is a generator function: a task must return, not yield")
-
-
-def _check_schedule(
-    delay: float | timedelta | datetime | None, priority: int, options: TaskOptions | None
-) -> tuple[float, int]:
-    if options is not None and priority is _NO_PRIORITY:
-        priority = options.priority
-    if type(priority) is not int:
-        raise TypeError(f"priority must be an int, not {type(priority).__name__}")
-    if not _MIN_PRIORITY <= priority <= _MAX_PRIORITY:
-        raise ValueError(f"priority must be between {_MIN_PRIORITY} and {_MAX_PRIORITY}, not {priority}")
-    if delay is None:
-        return 0.0, priority
-    if isinstance(delay, datetime):
-        if delay.tzinfo is None or delay.utcoffset() is None:
-            raise ValueError("a datetime delay must be timezone-aware, e.g. datetime.now(timezone.utc)")
-        return max(0.0, (delay - datetime.now(UTC)).total_seconds()), priority
-    return _seconds(delay), priority
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if type(value) is not int:
-        raise TypeError(f"{name} must be an int, not {type(value).__name__} ({value!r})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, not {value}")
-    return value
-
-
-def _check_bool(name: str, value: object) -> bool:
-    if type(value) is not bool:
-        raise TypeError(f"{name} must be True or False, not {value!r}")
-    return value
-
-
-def _check_seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"{name} must be >= 0 seconds, not {value!r}")
-    return float(value)
-
-
-def _check_retry_delay(value: object) -> RetryDelay:
-    if callable(value):
-        return value
-    try:
-        return _seconds(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(
-            f"retry_delay must be seconds or a callable attempt -> seconds, not {type(value).__name__}"
-        ) from None
-
-
-def _check_callback(name: str, value: object) -> Any:
-    if value is not None and not callable(value):
-        raise TypeError(f"{name} must be callable or None, not {type(value).__name__}")
-    return value
 
 
 # -- helpers --------------------------------------------------------------------------

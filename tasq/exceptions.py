@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-import math
 from datetime import timedelta
+
+from .checks import seconds
 
 __all__ = [
     "MaxRetryExceeded",
@@ -22,7 +23,7 @@ class RetryTask(Exception):
 
     def __init__(self, *args: object, delay: float | timedelta | None = None) -> None:
         super().__init__(*args)
-        self.delay: float | None = None if delay is None else _seconds(delay)
+        self.delay: float | None = None if delay is None else seconds(delay)
 
 
 class MaxRetryExceeded(TasQError):
@@ -39,15 +40,3 @@ class TasQClosed(TasQError):
 
 class QueueFull(TasQError):
     """The bounded queue had no free slot in time."""
-
-
-def _seconds(delay: float | timedelta) -> float:
-    if isinstance(delay, timedelta):
-        seconds = delay.total_seconds()
-    elif isinstance(delay, (int, float)) and not isinstance(delay, bool):
-        seconds = float(delay)
-    else:
-        raise TypeError(f"delay must be seconds or a timedelta, not {type(delay).__name__}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"delay must be a finite number of seconds >= 0, not {delay!r}")
-    return seconds

@@ -26,7 +26,8 @@ from typing import Any, ClassVar, Literal, ParamSpec
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import lifecycle
-from ..engine import TasQ, _check_schedule, _check_seconds
+from ..checks import check_schedule, check_seconds
+from ..engine import TasQ
 from ..exceptions import TaskCancelled, TasQClosed
 from ..hooks import Hooks
 from ..task import RetryDelay, Stats, TaskOptions, TaskResult
@@ -221,7 +222,7 @@ class BrokerEngine(TasQ, ABC):
         loses none of them. With an in-process broker, close works as the thread engine's.
         """
         if timeout is not None:
-            timeout = _check_seconds("timeout", timeout)
+            timeout = check_seconds("timeout", timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._guard:
             first = not self._closed
@@ -341,9 +342,9 @@ class BrokerEngine(TasQ, ABC):
             raise TasQClosed(f"engine {self.name!r} is closed")
         name = task_name(fn, options)
         check_json(name, args, kwargs)
-        seconds, priority = _check_schedule(delay, priority, options)
+        seconds, priority = check_schedule(delay, priority, options)
         if timeout is not None:
-            _check_seconds("timeout", timeout)  # the broker never blocks a producer: nothing to bound
+            check_seconds("timeout", timeout)  # the broker never blocks a producer: nothing to bound
         if self._eager:
             return self._run_inline(name, fn, args, kwargs, options)
         if not self._is_started and self.autostart:
@@ -447,7 +448,7 @@ class BrokerEngine(TasQ, ABC):
         drains its engine at exit does not wait for the workers).
         """
         if timeout is not None:
-            timeout = _check_seconds("timeout", timeout)
+            timeout = check_seconds("timeout", timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._closed and not self.local_worker:
             return True

@@ -1,0 +1,100 @@
+"""Checks of the values users hand to TasQ: a clear TypeError/ValueError, nothing half-accepted.
+
+Shared by the engine, ``@background`` and the scale-out backends.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .task import RetryDelay, TaskOptions
+
+__all__ = [
+    "MAX_PRIORITY",
+    "MIN_PRIORITY",
+    "NO_PRIORITY",
+    "check_bool",
+    "check_callback",
+    "check_int",
+    "check_retry_delay",
+    "check_schedule",
+    "check_seconds",
+    "seconds",
+]
+
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
+# Compared by identity: the default and a literal 0 are the same cached int object, while
+# 0.0 and False are not, so those go on to the checks (and are refused).
+NO_PRIORITY = 0
+
+
+def seconds(delay: float | timedelta) -> float:
+    """A delay as seconds: a finite number >= 0, or a timedelta."""
+    if isinstance(delay, timedelta):
+        value = delay.total_seconds()
+    elif isinstance(delay, (int, float)) and not isinstance(delay, bool):
+        value = float(delay)
+    else:
+        raise TypeError(f"delay must be seconds or a timedelta, not {type(delay).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"delay must be a finite number of seconds >= 0, not {delay!r}")
+    return value
+
+
+def check_schedule(
+    delay: float | timedelta | datetime | None, priority: int, options: TaskOptions | None
+) -> tuple[float, int]:
+    if options is not None and priority is NO_PRIORITY:
+        priority = options.priority
+    if type(priority) is not int:
+        raise TypeError(f"priority must be an int, not {type(priority).__name__}")
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise ValueError(f"priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}, not {priority}")
+    if delay is None:
+        return 0.0, priority
+    if isinstance(delay, datetime):
+        if delay.tzinfo is None or delay.utcoffset() is None:
+            raise ValueError("a datetime delay must be timezone-aware, e.g. datetime.now(timezone.utc)")
+        return max(0.0, (delay - datetime.now(UTC)).total_seconds()), priority
+    return seconds(delay), priority
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    if type(value) is not int:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__} ({value!r})")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, not {value}")
+    return value
+
+
+def check_bool(name: str, value: object) -> bool:
+    if type(value) is not bool:
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def check_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{name} must be >= 0 seconds, not {value!r}")
+    return float(value)
+
+
+def check_retry_delay(value: object) -> RetryDelay:
+    if callable(value):
+        return value
+    try:
+        return seconds(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            f"retry_delay must be seconds or a callable attempt -> seconds, not {type(value).__name__}"
+        ) from None
+
+
+def check_callback(name: str, value: object) -> Any:
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable or None, not {type(value).__name__}")
+    return value
