@@ -7,6 +7,7 @@ import math
 import os
 import platform
 import sys
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -149,7 +150,7 @@ def markdown(
 
 
 def plot(results: list[Result], path: Path) -> None:
-    """One horizontal bar per row with a ratio, grouped, with the target as a red tick."""
+    """The groups that have a target: one bar per row's ratio, the target as a red tick."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,8 +160,8 @@ def plot(results: list[Result], path: Path) -> None:
         (group, [r for r in rows if r.ratio is not None and math.isfinite(r.ratio)])
         for group, rows in groups(results).items()
     ]
-    grouped = [(group, rows) for group, rows in grouped if rows]
-    heights = [len(rows) + 1.2 for _, rows in grouped]
+    grouped = [(group, rows) for group, rows in grouped if rows and any(r.target for r in rows)]
+    heights = [len(rows) + 1.6 for _, rows in grouped]
     fig, axes = plt.subplots(
         len(grouped),
         1,
@@ -188,10 +189,13 @@ def plot(results: list[Result], path: Path) -> None:
         ax.invert_yaxis()
         ax.set_xscale("log" if log else "linear")
         ax.set_xlim(right=reach * (12 if log else 1.5))
-        ax.set_title(f"{group} — ratio to {rows[0].baseline}", fontsize=10, loc="left")
+        ax.set_title(textwrap.fill(group, 105), fontsize=9.5, loc="left")
+        ax.set_xlabel(f"ratio to {rows[0].baseline}", fontsize=8)
         ax.axvline(1.0, color="gray", linewidth=0.8, linestyle=":")
-    fig.suptitle("TasQ benchmarks (green: target met, orange: missed, red tick: target)", fontsize=11)
-    fig.tight_layout()
+    fig.suptitle(
+        "TasQ against its targets (green: met, orange: missed, red tick: the target, line: range)", fontsize=11
+    )
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_figheight()))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
