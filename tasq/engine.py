@@ -386,6 +386,12 @@ class TasQ:
         try:
             self.close(timeout=self.shutdown_timeout if timeout is None else timeout)
         finally:
+            # Also when close() was cut short (a second Ctrl-C raises in the middle of it):
+            # what has not started is reported cancelled, then what still runs.
+            self._closed = True
+            for entry in self._scheduler.stop():
+                self._cancel(entry)
+            self._cancel_queued()
             self._abandon_running(f"{reason} while it ran")
             lifecycle.forget(self)
 

@@ -167,3 +167,22 @@ def test_fork_child_starts_empty_and_parent_runs_its_tasks_once(tmp_path: Path) 
     assert parent_runs == Counter({str(n): 1 for n in range(20)})
     assert len({line.split()[2] for line in lines if line.startswith("parent")}) == 1  # all in the parent
     assert sum(1 for line in lines if line.startswith("child")) == 1
+
+
+def test_a_second_interrupt_during_the_exit_drain_still_reports_every_task() -> None:
+    """Ctrl-C twice: the drain is cut short, and still every task is reported, once."""
+    lines, seconds, _ = run_script("""
+        import os, signal
+        engine = tasq.TasQ(workers=2, shutdown_timeout=30, on_done=on_done, on_failed=on_failed)
+        engine.start()
+        for n in range(20):
+            engine.enqueue(lambda: time.sleep(0.5))
+        # the second signal arrives while the exit drain waits for the 18 pending tasks
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.daemon = True  # exit must not wait for it
+        timer.start()
+    """)
+    assert seconds < 5
+    reports = outcomes(lines)
+    assert sorted(task_id for _, task_id in reports) == list(range(1, 21))
+    assert set(reports.values()) == {1}
