@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..context import current_engine
+from ..context import resolve_engine
 from ..decorators import BackgroundFunction
 from .base import BrokerEngine
 from .registry import collect_functions, engine_named, engines
@@ -67,8 +67,9 @@ def load_app(
     for module in modules:
         importlib.import_module(module)
     # Django makes its engine on first use, through the resolver its app registered: ask,
-    # as a @background call would, so that its hooks see every worker thread start.
-    current_engine()
+    # as a @background call would (without making a default engine), so that its hooks
+    # see every worker thread start.
+    resolve_engine()
     made = [engine for engine in engines() if isinstance(engine, engine_class)]
     url = broker_url or _broker_url_of(engine_class, made)
     functions = collect_functions()
