@@ -22,15 +22,25 @@ __all__ = [
 Resolver = Callable[[], "TasQ | None"]
 
 _engine: ContextVar[TasQ | None] = ContextVar("tasq_engine", default=None)
-_resolvers: list[Resolver] = []
+_resolvers: list[Resolver] = []  # in the order they are asked: fallbacks last
+_fallbacks: list[Resolver] = []
 _default: TasQ | None = None
 _default_lock = threading.Lock()
 
 
-def register_resolver(resolver: Resolver) -> None:
-    """Let an integration name the engine of the running app (Flask's ``current_app``, ...)."""
+def register_resolver(resolver: Resolver, *, fallback: bool = False) -> None:
+    """Let an integration name the engine of the running app (Flask's ``current_app``, ...).
+
+    A ``fallback`` resolver answers without a context of its own (say, the newest app's
+    engine): it is asked only after every other one found nothing.
+    """
     if resolver not in _resolvers:
-        _resolvers.append(resolver)
+        if fallback:
+            _resolvers.append(resolver)
+        else:
+            _resolvers.insert(_resolvers.index(_fallbacks[0]) if _fallbacks else len(_resolvers), resolver)
+        if fallback:
+            _fallbacks.append(resolver)
 
 
 @contextmanager

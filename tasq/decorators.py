@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, ov
 
 from .checks import check_int, check_retry_delay, check_schedule
 from .context import current_engine
-from .task import RetryDelay, TaskOptions
+from .task import BackgroundCall, RetryDelay, TaskOptions
 
 if TYPE_CHECKING:
     from .engine import TasQ
@@ -17,27 +17,6 @@ __all__ = ["Background", "BackgroundCall", "BackgroundFunction", "background"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class BackgroundCall:
-    """One call of a ``@background`` function, as a Task: ``do()`` makes the call."""
-
-    __slots__ = ("args", "fn", "kwargs", "tasq_options")
-
-    def __init__(
-        self, fn: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
-    ) -> None:
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.tasq_options = options
-
-    def do(self) -> object:
-        return self.fn(*self.args, **self.kwargs)
-
-    def __repr__(self) -> str:
-        arguments = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"<BackgroundCall {self.tasq_options.name}({', '.join(arguments)})>"
 
 
 class BackgroundFunction(Generic[P, R]):
@@ -65,7 +44,7 @@ class BackgroundFunction(Generic[P, R]):
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
         """Run this call in the background; returns its task id."""
-        return self._engine().enqueue(BackgroundCall(self.fn, args, kwargs, self.options))
+        return self._engine().enqueue_call(self.fn, args, kwargs, self.options)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
         """``enqueue`` for async code: waiting for room in a full queue does not block the loop."""

@@ -32,7 +32,7 @@ from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, T
 from .hooks import HOOK_NAMES, Hooks, overridden
 from .results import ResultStore
 from .scheduler import Scheduler
-from .task import RetryDelay, Stats, TaskOptions, TaskResult, TaskStatus
+from .task import BackgroundCall, RetryDelay, Stats, TaskOptions, TaskResult, TaskStatus
 
 if TYPE_CHECKING:
     from .decorators import Background, BackgroundFunction
@@ -453,28 +453,51 @@ class TasQ:
                     if self._closed:
                         self._after_late_put()
                     return tid
-                if self._direct:  # a result store or enqueue hooks, nothing else
+                if self._direct:
                     self._last_plain = task
-                    tid = next(self._ids)
-                    if self._results is not None:
-                        self._results.enqueued_at[tid] = time.time()
-                    if self._hooked.after_enqueue:
-                        self._after_enqueue(tid)
-                    self._ready.put((tid, task, None))
-                    if self._closed:
-                        self._after_late_put()
-                    return tid
+                    return self._put_direct(task)
             call: Call = task
             options = None
+        elif type(task) is BackgroundCall and task.tasq_options.plain:
+            # @background refused generator functions when it decorated them.
+            call, options = task.do, None
+            if self._direct and delay is None and priority is NO_PRIORITY and timeout is None:
+                return self._put_direct(call)
         else:
             call, options = _resolve(task)
         return self._enqueue(call, options, delay, priority, timeout)
 
+    def enqueue_call(
+        self, fn: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
+    ) -> int:
+        """``enqueue`` of ``fn(*args, **kwargs)`` with its ``@background`` options."""
+        if options.plain and self._direct:
+            # One C-made partial instead of a BackgroundCall and its bound do(): fewer objects
+            # for the garbage collector to chase per pending task.
+            return self._put_direct(functools.partial(fn, *args, **kwargs))
+        return self.enqueue(BackgroundCall(fn, args, kwargs, options))
+
+    def _put_direct(self, call: Call) -> int:
+        """The one-put path with a result store or enqueue hooks: nothing else in the way."""
+        tid = next(self._ids)
+        if self._results is not None:
+            self._results.enqueued_at[tid] = time.time()
+        if self._hooked.after_enqueue:
+            self._after_enqueue(tid)
+        self._ready.put((tid, call, None))
+        if self._closed:
+            self._after_late_put()
+        return tid
+
     def submit(self, fn: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs) -> int:
         """``enqueue`` for a function and its arguments."""
-        if not callable(fn):
+        if type(fn) is _FunctionType and not fn.__code__.co_flags & _GENERATOR_FLAGS:
+            if self._direct:
+                return self._put_direct(functools.partial(fn, *args, **kwargs))
+        elif not callable(fn):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
-        _reject_generator(fn)
+        else:
+            _reject_generator(fn)
         return self._enqueue(functools.partial(fn, *args, **kwargs), None, None, 0, None)
 
     async def aenqueue(

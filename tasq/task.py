@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Stats", "Task", "TaskOptions", "TaskResult", "TaskStatus"]
+__all__ = ["BackgroundCall", "Stats", "Task", "TaskOptions", "TaskResult", "TaskStatus"]
 
 
 @runtime_checkable
@@ -66,3 +66,30 @@ class TaskOptions:
     retry_delay: RetryDelay | None = None
     priority: int = 0
     name: str | None = None
+    # True when nothing overrides the engine: such a task takes the engine's shortest path.
+    plain: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        plain = self.max_retry is None and self.retry_delay is None and self.priority == 0
+        object.__setattr__(self, "plain", plain)
+
+
+class BackgroundCall:
+    """One call of a ``@background`` function, as a Task: ``do()`` makes the call."""
+
+    __slots__ = ("args", "fn", "kwargs", "tasq_options")
+
+    def __init__(
+        self, fn: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.tasq_options = options
+
+    def do(self) -> object:
+        return self.fn(*self.args, **self.kwargs)
+
+    def __repr__(self) -> str:
+        arguments = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"<BackgroundCall {self.tasq_options.name}({', '.join(arguments)})>"

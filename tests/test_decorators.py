@@ -244,3 +244,27 @@ def test_generator_functions_are_refused() -> None:
 
     with pytest.raises(TypeError, match="generator"):
         background(numbers)
+
+
+def test_fallback_resolvers_are_asked_after_the_others(make_engine: Make) -> None:
+    specific, fallback = make_engine(name="specific"), make_engine(name="fallback")
+    answers: dict[str, TasQ | None] = {"specific": None}
+
+    def guess() -> TasQ | None:
+        return fallback
+
+    def exact() -> TasQ | None:
+        return answers["specific"]
+
+    from tasq import context
+
+    register_resolver(guess, fallback=True)
+    register_resolver(exact)  # registered later, asked first
+    try:
+        assert context.resolve_engine() is fallback
+        answers["specific"] = specific
+        assert context.resolve_engine() is specific
+    finally:
+        context._resolvers.remove(guess)
+        context._fallbacks.remove(guess)
+        context._resolvers.remove(exact)

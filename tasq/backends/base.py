@@ -310,6 +310,12 @@ class BrokerEngine(TasQ, ABC):
         fn, args, kwargs, options = resolve_call(task)
         return self._accept(fn, args, kwargs, options, delay, priority, timeout)
 
+    def enqueue_call(
+        self, fn: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
+    ) -> int:
+        """What ``@background``'s ``enqueue`` sends: the call, its arguments and its options."""
+        return self._accept(fn, args, kwargs, options, None, 0, None)
+
     def submit(self, fn: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs) -> int:
         """``enqueue`` for a ``@background`` function and its arguments."""
         function, args_, kwargs_, options = resolve_submit(fn, args, kwargs)

@@ -284,4 +284,6 @@ def _app_engine() -> TasQ | None:
     return None
 
 
-register_resolver(_app_engine)
+# Outside a request (a script, a worker thread of another library), the newest app's engine:
+# asked only when no framework with a context of its own (Flask's app context) answered.
+register_resolver(_app_engine, fallback=True)
