@@ -114,6 +114,7 @@ class TasQ:
         "_shared_counts",
         "_slots",
         "_space",
+        "_started",
         "_state",
         "_threads",
         "_worker_counts",
@@ -200,6 +201,7 @@ class TasQ:
         self._loop = LoopThread(f"tasq-{self.name}-loop")
         self._threads: list[threading.Thread] = []
         self._slots: list[int] = []
+        self._started: list[float] = []  # per worker: when its running first attempt started
         self._worker_counts: list[list[int]] = []
         self._shared_counts = [0, 0, 0, 0]
         # Tasks running outside a worker's slot (on the loop, or a retry run inline at close):
@@ -306,6 +308,7 @@ class TasQ:
     def _spawn_workers(self) -> None:
         self._workers_gone.clear()
         self._slots = [0] * self.workers
+        self._started = [0.0] * self.workers
         self._threads = [
             threading.Thread(
                 target=self._worker_main,
@@ -481,7 +484,7 @@ class TasQ:
         """The one-put path with a result store or enqueue hooks: nothing else in the way."""
         tid = next(self._ids)
         if self._results is not None:
-            self._results.enqueued_at[tid] = time.time()
+            self._results.records[tid] = time.time()
         if self._hooked.after_enqueue:
             self._after_enqueue(tid)
         self._ready.put((tid, call, None))
@@ -689,10 +692,16 @@ class TasQ:
                 self._notify_joiners()
 
     def _work_recorded(self, index: int, counts: list[int], store: ResultStore) -> None:
-        """The hot loop with a result store: first attempts of plain tasks record inline."""
-        get, heap, slots = self._ready.get, self._heap, self._slots
+        """The hot loop with a result store: first attempts of plain tasks record inline.
+
+        The start time goes to this worker's own cell of ``_started`` (written before the
+        slot, so ``result()`` that finds the id in the slot reads its start), and the record
+        over the task's ``enqueued_at`` key: no dict grows or shrinks per task but the
+        store's bounded one.
+        """
+        get, heap, slots, started_at = self._ready.get, self._heap, self._slots, self._started
         on_done = self._on_done
-        started_at, finished, done = store.started_at, store.finished, TaskStatus.DONE
+        records, order, size = store.records, store.order, store.size
         now = time.time
         while True:
             entry = get()
@@ -703,22 +712,40 @@ class TasQ:
             if entry is None:
                 return
             tid, call, meta = entry
+            if meta is not None:
+                slots[index] = tid
+                try:
+                    value = self._attempt(entry)
+                except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+                    slots[index] = 0
+                    self._settle_error(entry, error, counts)
+                    continue
+                slots[index] = 0
+                self._settle(entry, value, counts)
+                continue
+            started_at[index] = started = now()
             slots[index] = tid
             try:
-                if meta is None:
-                    started_at[tid] = now()
-                    value = call()
-                else:
-                    value = self._attempt(entry)
+                value = call()
             except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
                 slots[index] = 0
+                store.started_at[tid] = started  # the general path settles it from the store
                 self._settle_error(entry, error, counts)
                 continue
             slots[index] = 0
-            if meta is not None or self._abandoning or type(value) is _CoroutineType:
+            if self._abandoning or type(value) is _CoroutineType:
+                store.started_at[tid] = started
                 self._settle(entry, value, counts)
                 continue
-            finished(tid, done, 1, value, None)
+            finished = now()
+            enqueued = records.get(tid, finished)
+            records[tid] = (True, 1, value, None, enqueued, started, finished)  # type: ignore[assignment]
+            order.append(tid)  # store.keep(tid), inline
+            if len(order) > size:
+                try:
+                    del records[order.popleft()]
+                except (IndexError, KeyError):  # another worker dropped the oldest first
+                    pass
             if on_done is not None:
                 try:
                     on_done(tid)
@@ -1093,8 +1120,18 @@ class TasQ:
         """What is known of a task when ``results`` keeps it: pending, running or recent."""
         if self._results is None:
             return None
-        running = task_id in self._slots or task_id in self._detached
-        return self._results.get(task_id, running)
+        since = None
+        slots = self._slots
+        if task_id in slots:
+            try:
+                index = slots.index(task_id)
+                since = self._started[index]
+                if slots[index] != task_id:  # it finished meanwhile: the record says so
+                    since = None
+            except ValueError:
+                pass
+        running = since is not None or task_id in self._detached
+        return self._results.get(task_id, since, running)
 
     # -- decorator --------------------------------------------------------------------
 

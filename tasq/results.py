@@ -8,31 +8,33 @@ from .task import TaskResult, TaskStatus
 
 __all__ = ["ResultStore"]
 
-# (status, attempts, return_value, error, enqueued_at, started_at, finished_at)
-_Finished = tuple[TaskStatus, int, object, "BaseException | None", float, "float | None", float]
+# (done, attempts, return_value, error, enqueued_at, started_at, finished_at). ``done`` is a
+# bool rather than a TaskStatus: a record of ints, floats and None is one the garbage
+# collector stops tracking, where an enum member kept every record tracked.
+_Finished = tuple[bool, int, object, "BaseException | None", float, "float | None", float]
 
 
 class ResultStore:
     """What ``TasQ.result()`` answers from: live tasks, and the last ``size`` finished.
 
-    Only plain dicts of ids and floats per live task, so keeping results adds no object
-    for the garbage collector to chase per pending task. No lock: single dict and deque
-    operations are atomic, and finished records are written once. The engine's hot loop
-    writes ``enqueued_at`` and ``started_at`` itself.
+    One dict per task id: its ``enqueued_at`` while it is pending or running, then its
+    finished record, written over the same key, so finishing a task pops nothing and adds
+    no key. Start times of first attempts on the hot path are kept by the engine, one per
+    worker; ``started_at`` holds the others. No lock: single dict and deque operations are
+    atomic, and finished records are written once.
     """
 
-    __slots__ = ("_attempts", "_finished", "_order", "_size", "enqueued_at", "started_at")
+    __slots__ = ("_attempts", "order", "records", "size", "started_at")
 
     def __init__(self, size: int) -> None:
-        self._size = size
-        self.enqueued_at: dict[int, float] = {}
+        self.size = size
+        self.records: dict[int, float | _Finished] = {}
         self.started_at: dict[int, float] = {}
         self._attempts: dict[int, int] = {}  # only past the first attempt
-        self._finished: dict[int, _Finished] = {}
-        self._order: deque[int] = deque()
+        self.order: deque[int] = deque()
 
     def enqueued(self, task_id: int) -> None:
-        self.enqueued_at[task_id] = time.time()
+        self.records[task_id] = time.time()
 
     def started(self, task_id: int, attempt: int) -> None:
         if attempt == 1:
@@ -44,26 +46,34 @@ class ResultStore:
         self, task_id: int, status: TaskStatus, attempts: int, value: object, error: BaseException | None
     ) -> None:
         now = time.time()
-        enqueued_at = self.enqueued_at.pop(task_id, now)
+        enqueued_at = self.records.get(task_id, now)
+        if type(enqueued_at) is not float:  # finished twice: keep the first record
+            return
         started_at = self.started_at.pop(task_id, None)
         if attempts > 1:
             self._attempts.pop(task_id, None)
-        self._finished[task_id] = (status, attempts, value, error, enqueued_at, started_at, now)
-        order = self._order
+        self.records[task_id] = (status is TaskStatus.DONE, attempts, value, error, enqueued_at, started_at, now)
+        self.keep(task_id)
+
+    def keep(self, task_id: int) -> None:
+        """Count a finished record, dropping the oldest beyond ``size``."""
+        order = self.order
         order.append(task_id)
-        if len(order) > self._size:
+        if len(order) > self.size:
             try:
-                self._finished.pop(order.popleft(), None)
-            except IndexError:  # another worker dropped the oldest first
+                del self.records[order.popleft()]
+            except (IndexError, KeyError):  # another worker dropped the oldest first
                 pass
 
-    def get(self, task_id: int, running: bool) -> TaskResult | None:
-        record = self._finished.get(task_id)
-        if record is not None:
-            status, attempts, value, error, enqueued_at, started_at, finished_at = record
+    def get(self, task_id: int, running_since: float | None, running: bool) -> TaskResult | None:
+        record = self.records.get(task_id)
+        if record is None:
+            return None
+        if isinstance(record, tuple):
+            done, attempts, value, error, enqueued_at, started_at, finished_at = record
             return TaskResult(
                 id=task_id,
-                status=status,
+                status=TaskStatus.DONE if done else TaskStatus.FAILED,
                 attempts=attempts,
                 return_value=value,
                 error=error,
@@ -71,24 +81,25 @@ class ResultStore:
                 started_at=None if started_at is None else _utc(started_at),
                 finished_at=_utc(finished_at),
             )
-        if task_id not in self.enqueued_at:
-            return None
-        enqueued_at = self.enqueued_at[task_id]
-        started_at = self.started_at.get(task_id)
+        started_at = self.started_at.get(task_id, running_since)
         attempts = self._attempts.get(task_id, 0 if started_at is None else 1)
         return TaskResult(
             id=task_id,
-            status=TaskStatus.RUNNING if running else TaskStatus.PENDING,
+            status=TaskStatus.RUNNING if running or running_since is not None else TaskStatus.PENDING,
             attempts=attempts,
             return_value=None,
             error=None,
-            enqueued_at=_utc(enqueued_at),
+            enqueued_at=_utc(record),
             started_at=None if started_at is None else _utc(started_at),
             finished_at=None,
         )
 
+    def pending(self) -> int:
+        """Tasks recorded and not finished (for tests: nothing live is left behind)."""
+        return len(self.records) - len(self.order) + len(self.started_at)
+
     def __len__(self) -> int:
-        return len(self._finished)
+        return len(self.order)
 
 
 def _utc(timestamp: float) -> datetime:
