@@ -464,3 +464,15 @@ def test_repr_says_state() -> None:
     assert repr(engine) == "<TasQ 'x' new workers=2>"
     engine.close()
     assert "closed" in repr(engine)
+
+
+def test_enqueue_shows_its_documented_signature_and_refuses_unknown_options(make_engine: Make) -> None:
+    import inspect
+
+    parameters = inspect.signature(TasQ.enqueue).parameters
+    assert list(parameters) == ["self", "task", "delay", "priority", "timeout"]
+    assert all(parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in ("delay", "priority", "timeout"))
+    engine = make_engine()
+    with pytest.raises(TypeError, match=r"enqueue\(\) got an unexpected keyword argument 'dealy'"):
+        engine.enqueue(lambda: None, dealy=3)  # type: ignore[call-arg]
+    assert engine.stats().enqueued == 0
