@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.common import Result, Trial, measure, median, paired_ratio, ratio_range
+from benchmarks.common import Result, Trial, measure, median, paired_ratio, row
 
 WORKERS = 10
 WAIT = 300.0
@@ -136,8 +136,8 @@ def bench_django_tasks(n: int, reps: int, local: bool) -> list[Result]:
     samples = measure(trials, reps, n)
     tasq_ns = median(samples[TASQ_BACKEND])
     rows = [
-        _row(TASKS_GROUP, samples, FLOOR, FLOOR, note="validate, TaskResult, 3 timestamps, Django's 3 signals"),
-        _row(
+        row(TASKS_GROUP, samples, FLOOR, FLOOR, note="validate, TaskResult, 3 timestamps, Django's 3 signals"),
+        row(
             TASKS_GROUP,
             samples,
             TASQ_BACKEND,
@@ -146,10 +146,10 @@ def bench_django_tasks(n: int, reps: int, local: bool) -> list[Result]:
             met=tasq_ns <= TARGET_TASK_NS,
             note="+ queue, worker thread, hooks, db hygiene, results kept",
         ),
-        _row(TASKS_GROUP, samples, IMMEDIATE, FLOOR, note="the floor + a 32-char random id per result"),
+        row(TASKS_GROUP, samples, IMMEDIATE, FLOOR, note="the floor + a 32-char random id per result"),
     ]
     if local:
-        rows.append(_row(TASKS_GROUP, samples, LOCAL, FLOOR, note="a Future per task; sends no signals"))
+        rows.append(row(TASKS_GROUP, samples, LOCAL, FLOOR, note="a Future per task; sends no signals"))
     else:
         rows.append(
             Result(
@@ -222,34 +222,11 @@ def bench_background(n: int, reps: int) -> list[Result]:
     ratio = paired_ratio(whole, ON_DJANGO, BARE)
     ratio_alone = paired_ratio(alone, ON_DJANGO, BARE)
     return [
-        _row(BACKGROUND_GROUP, whole, BARE, BARE),
-        _row(BACKGROUND_GROUP, whole, ON_DJANGO, BARE, target="<= 1.2x bare", met=ratio <= TARGET_RATIO),
-        _row(ENQUEUE_GROUP, alone, BARE, BARE),
-        _row(ENQUEUE_GROUP, alone, ON_DJANGO, BARE, target="<= 1.2x bare", met=ratio_alone <= TARGET_RATIO),
+        row(BACKGROUND_GROUP, whole, BARE, BARE),
+        row(BACKGROUND_GROUP, whole, ON_DJANGO, BARE, target="<= 1.2x bare", met=ratio <= TARGET_RATIO),
+        row(ENQUEUE_GROUP, alone, BARE, BARE),
+        row(ENQUEUE_GROUP, alone, ON_DJANGO, BARE, target="<= 1.2x bare", met=ratio_alone <= TARGET_RATIO),
     ]
-
-
-def _row(
-    group: str,
-    samples: dict[str, list[float]],
-    name: str,
-    baseline: str,
-    *,
-    target: str = "",
-    met: bool | None = None,
-    note: str = "",
-) -> Result:
-    return Result(
-        group=group,
-        name=name,
-        ns=median(samples[name]),
-        ratio=paired_ratio(samples, name, baseline),
-        baseline=baseline,
-        target=target,
-        met=met,
-        note=note,
-        spread=ratio_range(samples, name, baseline),
-    )
 
 
 def _measure_here(quick: bool, n: int | None, repetitions: int | None) -> list[Result]:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Result, Trial, measure, median, paired_ratio, ratio_range
+from benchmarks.common import Result, Trial, measure, median, row
 from tasq import TasQ
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,18 +56,6 @@ def up(url: str) -> bool:
 
 def skipped(group: str, name: str, why: str) -> Result:
     return Result(group=group, name=name, ns=float("nan"), note=f"skipped: {why}")
-
-
-def row(group: str, samples: dict[str, list[float]], name: str, baseline: str, note: str = "") -> Result:
-    return Result(
-        group=group,
-        name=name,
-        ns=median(samples[name]),
-        ratio=paired_ratio(samples, name, baseline),
-        baseline=baseline,
-        note=note,
-        spread=ratio_range(samples, name, baseline),
-    )
 
 
 def per_second(samples: dict[str, list[float]], name: str) -> str:

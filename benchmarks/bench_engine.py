@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from benchmarks.common import Result, Trial, measure, median, paired_ratio, ratio_range
+from benchmarks.common import Result, Trial, measure, median, paired_ratio, row
 from benchmarks.floor import FloorPool
 from tasq import RetryTask, TasQ
 
@@ -293,31 +293,6 @@ def _measure(trials: dict[str, Trial], repetitions: int, per: int) -> dict[str, 
     return measure(trials, repetitions, per)
 
 
-def _row(
-    group: str,
-    samples: dict[str, list[float]],
-    name: str,
-    baseline: str,
-    *,
-    target: str = "",
-    met: bool | None = None,
-    unit: str = "ns/task",
-    note: str = "",
-) -> Result:
-    return Result(
-        group=group,
-        name=name,
-        ns=median(samples[name]),
-        ratio=paired_ratio(samples, name, baseline),
-        baseline=baseline,
-        target=target,
-        met=met,
-        unit=unit,
-        note=note,
-        spread=ratio_range(samples, name, baseline),
-    )
-
-
 def bench_end_to_end(n: int, repetitions: int) -> list[Result]:
     makers: dict[str, Factory] = {FLOOR: _floor, TASQ: _tasq(), TASQ_RESULTS: _tasq(results=10_000), TPE: _executor}
     cpu: dict[str, list[float]] = {name: [] for name in makers}
@@ -332,9 +307,9 @@ def bench_end_to_end(n: int, repetitions: int) -> list[Result]:
     tasq, with_results = paired_ratio(samples, TASQ, FLOOR), paired_ratio(samples, TASQ_RESULTS, FLOOR)
     faster = paired_ratio(samples, TPE, TASQ)
     return [
-        _row(group, samples, FLOOR, FLOOR),
-        _row(group, samples, TASQ, FLOOR, target="<= 1.3x floor", met=tasq <= 1.3, note=cpu_note(TASQ)),
-        _row(
+        row(group, samples, FLOOR, FLOOR),
+        row(group, samples, TASQ, FLOOR, target="<= 1.3x floor", met=tasq <= 1.3, note=cpu_note(TASQ)),
+        row(
             group,
             samples,
             TASQ_RESULTS,
@@ -343,7 +318,7 @@ def bench_end_to_end(n: int, repetitions: int) -> list[Result]:
             met=with_results <= 2.0,
             note=cpu_note(TASQ_RESULTS),
         ),
-        _row(
+        row(
             group,
             samples,
             TPE,
@@ -368,10 +343,10 @@ def bench_enqueue(n: int, repetitions: int) -> list[Result]:
     )
     group = f"{ENQUEUE} (N={n:,})"
     return [
-        _row(group, samples, FLOOR, FLOOR),
-        _row(group, samples, TASQ, FLOOR, target="<= 1000 ns", met=median(samples[TASQ]) <= 1000),
-        _row(group, samples, TASQ_RESULTS, FLOOR),
-        _row(group, samples, TPE, FLOOR, note="submit + add_done_callback"),
+        row(group, samples, FLOOR, FLOOR),
+        row(group, samples, TASQ, FLOOR, target="<= 1000 ns", met=median(samples[TASQ]) <= 1000),
+        row(group, samples, TASQ_RESULTS, FLOOR),
+        row(group, samples, TPE, FLOOR, note="submit + add_done_callback"),
     ]
 
 
@@ -396,10 +371,10 @@ def bench_retry(n: int, repetitions: int) -> list[Result]:
         )
     group = f"{RETRY} (N={n:,}, 3 calls each)"
     return [
-        _row(group, samples, FLOOR, FLOOR),
-        _row(group, samples, TASQ, FLOOR, note="2 WARNING records per task, to a NullHandler"),
-        _row(group, samples, TASQ_QUIET, FLOOR, note="tasq logger at ERROR"),
-        _row(group, samples, TPE, FLOOR, note="a new submit per attempt"),
+        row(group, samples, FLOOR, FLOOR),
+        row(group, samples, TASQ, FLOOR, note="2 WARNING records per task, to a NullHandler"),
+        row(group, samples, TASQ_QUIET, FLOOR, note="tasq logger at ERROR"),
+        row(group, samples, TPE, FLOOR, note="a new submit per attempt"),
     ]
 
 
@@ -420,10 +395,10 @@ def bench_sleep(n: int, workers: int, repetitions: int) -> list[Result]:
     target, met = ("<= 1.15x ideal", paired_ratio(samples, TASQ, IDEAL) <= 1.15) if workers == 64 else ("", None)
     floor, slept = paired_ratio(samples, TASQ, FLOOR), paired_ratio(samples, TASQ, SLEEP_ADJUSTED)
     return [
-        _row(group, samples, IDEAL, IDEAL),
-        _row(group, samples, SLEEP_ADJUSTED, IDEAL, note="one time.sleep(0.001) takes longer than 1 ms"),
-        _row(group, samples, FLOOR, IDEAL),
-        _row(
+        row(group, samples, IDEAL, IDEAL),
+        row(group, samples, SLEEP_ADJUSTED, IDEAL, note="one time.sleep(0.001) takes longer than 1 ms"),
+        row(group, samples, FLOOR, IDEAL),
+        row(
             group,
             samples,
             TASQ,
@@ -432,7 +407,7 @@ def bench_sleep(n: int, workers: int, repetitions: int) -> list[Result]:
             met=met,
             note=f"{floor:.2f}x floor, {slept:.2f}x measured-sleep ideal",
         ),
-        _row(group, samples, TPE, IDEAL),
+        row(group, samples, TPE, IDEAL),
     ]
 
 
@@ -450,10 +425,10 @@ def bench_memory(n: int, repetitions: int) -> list[Result]:
     group = f"{MEMORY} (N={n:,} pending)"
     tasq = median(samples[TASQ])
     return [
-        _row(group, samples, FLOOR, FLOOR, unit="B/task"),
-        _row(group, samples, TASQ, FLOOR, unit="B/task", target="<= 300 B", met=tasq <= 300),
-        _row(group, samples, TASQ_RESULTS, FLOOR, unit="B/task", note="+ enqueued_at per pending task"),
-        _row(group, samples, TPE, FLOOR, unit="B/task", note="work item + Future each"),
+        row(group, samples, FLOOR, FLOOR, unit="B/task"),
+        row(group, samples, TASQ, FLOOR, unit="B/task", target="<= 300 B", met=tasq <= 300),
+        row(group, samples, TASQ_RESULTS, FLOOR, unit="B/task", note="+ enqueued_at per pending task"),
+        row(group, samples, TPE, FLOOR, unit="B/task", note="work item + Future each"),
     ]
 
 

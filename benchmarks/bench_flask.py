@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_executor import Executor
 
-from benchmarks.common import Result, Trial, measure, median, paired_ratio, ratio_range, timed
+from benchmarks.common import Result, Trial, measure, median, paired_ratio, row, timed
 from tasq import TasQ as Engine
 from tasq import background
 from tasq.contrib.flask import TasQ
@@ -41,6 +41,11 @@ BARE = "bare engine (no app context)"
 FLASK_ENGINE = "Flask app's engine (app context, signals)"
 TARGET_NS = 3000.0
 WORKERS = 10
+
+
+
+def per_request_row(group: str, samples: dict[str, list[float]], name: str, baseline: str, **fields: Any) -> Result:
+    return row(group, samples, name, baseline, **{"unit": "ns/request", **fields})
 
 
 def noop() -> None:
@@ -183,19 +188,6 @@ def added(samples: dict[str, list[float]], name: str, baseline: str = PLAIN) -> 
     return statistics.median(a - b for a, b in zip(samples[name], samples[baseline], strict=True))
 
 
-def _row(group: str, samples: dict[str, list[float]], name: str, baseline: str, **extra: Any) -> Result:
-    extra.setdefault("unit", "ns/request")
-    return Result(
-        group=group,
-        name=name,
-        ns=median(samples[name]),
-        ratio=paired_ratio(samples, name, baseline),
-        baseline=baseline,
-        spread=ratio_range(samples, name, baseline),
-        **extra,
-    )
-
-
 def bench_per_request(n: int, repetitions: int, held: bool) -> list[Result]:
     views = {PLAIN: "plain", REGISTERED: "registered", BARE_IN_VIEW: "bare", ENQUEUE: "enqueue"}
     if not held:
@@ -205,15 +197,16 @@ def bench_per_request(n: int, repetitions: int, held: bool) -> list[Result]:
         samples = _measure({name: c.trial(n, held=held) for name, c in made.items()}, repetitions, per=n)
     group = f"{ENQUEUE_ONLY if held else PER_REQUEST} (N={n:,})"
     one = added(samples, ENQUEUE)
-    rows = [_row(group, samples, PLAIN, PLAIN)]
+    rows = [per_request_row(group, samples, PLAIN, PLAIN)]
     for name in views:
         if name == PLAIN:
             continue
         note = f"+{added(samples, name):,.0f} ns per request"
         if name == ENQUEUE and held:
-            rows.append(_row(group, samples, name, PLAIN, target="<= 3,000 ns added", met=one <= TARGET_NS, note=note))
+            target = {"target": "<= 3,000 ns added", "met": one <= TARGET_NS}
+            rows.append(per_request_row(group, samples, name, PLAIN, note=note, **target))
         else:
-            rows.append(_row(group, samples, name, PLAIN, note=note))
+            rows.append(per_request_row(group, samples, name, PLAIN, note=note))
     return rows
 
 
@@ -223,9 +216,9 @@ def bench_with_work(n: int, repetitions: int) -> list[Result]:
         samples = _measure({name: c.trial(n, wait=True) for name, c in made.items()}, repetitions, per=n)
     group = f"{WITH_WORK} (N={n:,} no-op tasks, {WORKERS} workers each)"
     return [
-        _row(group, samples, PLAIN, PLAIN, note="no work"),
-        _row(group, samples, ENQUEUE, PLAIN, note="until the last task is done; app context per task"),
-        _row(group, samples, EXECUTOR, PLAIN, note="a Future and a copied request context per task"),
+        per_request_row(group, samples, PLAIN, PLAIN, note="no work"),
+        per_request_row(group, samples, ENQUEUE, PLAIN, note="until the last task is done; app context per task"),
+        per_request_row(group, samples, EXECUTOR, PLAIN, note="a Future and a copied request context per task"),
         Result(
             group=group,
             name="TasQ vs Flask-Executor",
@@ -262,8 +255,8 @@ def bench_per_task(n: int, repetitions: int) -> list[Result]:
         flask_engine.close()
     group = f"{PER_TASK} (N={n:,})"
     return [
-        _row(group, samples, BARE, BARE, unit="ns/task"),
-        _row(
+        per_request_row(group, samples, BARE, BARE, unit="ns/task"),
+        per_request_row(
             group,
             samples,
             FLASK_ENGINE,

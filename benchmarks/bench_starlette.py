@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message
 
-from benchmarks.common import Result, Trial, measure, median, paired_ratio, ratio_range
+from benchmarks.common import Result, Trial, measure, row
 from tasq import TasQ, background
 from tasq.contrib.starlette import TasQMiddleware
 
@@ -36,6 +36,11 @@ AENQUEUE = "TasQMiddleware + await .aenqueue()"
 BACKGROUND_SYNC = "BackgroundTasks (def: threadpool)"
 BACKGROUND_ASYNC = "BackgroundTasks (async def: inline)"
 TARGET_NS = 3000.0
+
+
+
+def per_request_row(group: str, samples: dict[str, list[float]], name: str, baseline: str, **fields: Any) -> Result:
+    return row(group, samples, name, baseline, **{"unit": "ns/request", **fields})
 
 
 def noop() -> None:
@@ -141,19 +146,6 @@ def _measure(trials: dict[str, Trial], repetitions: int, per: int) -> dict[str, 
     return measure(trials, repetitions, per)
 
 
-def _row(group: str, samples: dict[str, list[float]], name: str, baseline: str, **extra: Any) -> Result:
-    return Result(
-        group=group,
-        name=name,
-        ns=median(samples[name]),
-        ratio=paired_ratio(samples, name, baseline),
-        baseline=baseline,
-        unit="ns/request",
-        spread=ratio_range(samples, name, baseline),
-        **extra,
-    )
-
-
 def added(samples: dict[str, list[float]], name: str, baseline: str = PLAIN) -> float:
     """Median of the paired differences: ns this contender adds to each request."""
     return statistics.median(a - b for a, b in zip(samples[name], samples[baseline], strict=True))
@@ -175,9 +167,9 @@ def bench_per_request(loop: asyncio.AbstractEventLoop, n: int, repetitions: int)
     group = f"{PER_REQUEST} (N={n:,})"
     one = added(samples, ENQUEUE)
     return [
-        _row(group, samples, PLAIN, PLAIN),
-        _row(group, samples, MIDDLEWARE, PLAIN, note=f"+{added(samples, MIDDLEWARE):,.0f} ns"),
-        _row(
+        per_request_row(group, samples, PLAIN, PLAIN),
+        per_request_row(group, samples, MIDDLEWARE, PLAIN, note=f"+{added(samples, MIDDLEWARE):,.0f} ns"),
+        per_request_row(
             group,
             samples,
             ENQUEUE,
@@ -186,8 +178,8 @@ def bench_per_request(loop: asyncio.AbstractEventLoop, n: int, repetitions: int)
             met=one <= TARGET_NS,
             note=f"+{one:,.0f} ns per request",
         ),
-        _row(group, samples, DECORATED, PLAIN, note=f"+{added(samples, DECORATED):,.0f} ns"),
-        _row(group, samples, AENQUEUE, PLAIN, note=f"+{added(samples, AENQUEUE):,.0f} ns"),
+        per_request_row(group, samples, DECORATED, PLAIN, note=f"+{added(samples, DECORATED):,.0f} ns"),
+        per_request_row(group, samples, AENQUEUE, PLAIN, note=f"+{added(samples, AENQUEUE):,.0f} ns"),
     ]
 
 
@@ -205,10 +197,10 @@ def bench_with_work(loop: asyncio.AbstractEventLoop, n: int, repetitions: int) -
         )
     group = f"{WITH_WORK} (N={n:,} no-op tasks)"
     return [
-        _row(group, samples, PLAIN, PLAIN, note="no work"),
-        _row(group, samples, ENQUEUE, PLAIN, note="until the last task is done"),
-        _row(group, samples, BACKGROUND_SYNC, PLAIN, note="runs after the response, in the request"),
-        _row(group, samples, BACKGROUND_ASYNC, PLAIN, note="no ids, retries or drain"),
+        per_request_row(group, samples, PLAIN, PLAIN, note="no work"),
+        per_request_row(group, samples, ENQUEUE, PLAIN, note="until the last task is done"),
+        per_request_row(group, samples, BACKGROUND_SYNC, PLAIN, note="runs after the response, in the request"),
+        per_request_row(group, samples, BACKGROUND_ASYNC, PLAIN, note="no ids, retries or drain"),
     ]
 
 

@@ -13,6 +13,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,19 @@ def ratio_range(samples: dict[str, list[float]], name: str, baseline: str) -> tu
     """The lowest and highest paired ratio: the spread that the median hides."""
     ratios = [a / b for a, b in zip(samples[name], samples[baseline], strict=True)]
     return min(ratios), max(ratios)
+
+
+def row(group: str, samples: dict[str, list[float]], name: str, baseline: str, **fields: Any) -> Result:
+    """A table row: the contender's median, and its paired ratio (and range) to the baseline."""
+    return Result(
+        group=group,
+        name=name,
+        ns=median(samples[name]),
+        ratio=paired_ratio(samples, name, baseline),
+        baseline=baseline,
+        spread=ratio_range(samples, name, baseline),
+        **fields,
+    )
 
 
 def median(values: list[float]) -> float:
