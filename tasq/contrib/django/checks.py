@@ -26,7 +26,7 @@ def settings_messages() -> list[CheckMessage]:
     try:
         options = validate()
     except ImproperlyConfigured as error:
-        return [Error(str(error), hint="See the TasQ settings in docs/django.md.", id="tasq.E001")]
+        return [Error(str(error), hint="See the Django section of the TasQ README: Configuration.", id="tasq.E001")]
     tasks = getattr(settings, "TASKS", None)
     configs = tasks.items() if isinstance(tasks, dict) else []
     aliases = [alias for alias, config in configs if isinstance(config, dict) and config.get("BACKEND") == BACKEND_PATH]
