@@ -56,7 +56,9 @@ def collect_functions(modules: Iterable[ModuleType] | None = None) -> dict[str, 
         except TypeError:  # a module-like object without a __dict__
             continue
         for value in values:
-            if not isinstance(value, BackgroundFunction):
+            # type(), not isinstance(): isinstance asks the object for its __class__, which
+            # sets a lazy object up (django.contrib.admin.site outside its app registry).
+            if not issubclass(type(value), BackgroundFunction):
                 continue
             try:
                 name = task_name(value.fn, value.options)

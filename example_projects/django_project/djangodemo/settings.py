@@ -43,13 +43,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # The engine: every option of tasq.TasQ, upper-cased.
 TASQ = {
+    "NAME": os.environ.get("TASQ_NAME", "django"),
     "WORKERS": int(os.environ.get("TASQ_WORKERS", "10")),
     "MAX_RETRY": 3,
     "RETRY_DELAY": 0.05,
     "SHUTDOWN_TIMEOUT": float(os.environ.get("TASQ_SHUTDOWN_TIMEOUT", "20")),
+    # Scale-out: TASQ_BACKEND=dramatiq TASQ_BROKER_URL=redis://... sends the @background tasks
+    # to the workers of `python manage.py tasq_worker` instead of this process's pool.
+    "BACKEND": os.environ.get("TASQ_BACKEND", "thread"),
+    "BROKER_URL": os.environ.get("TASQ_BROKER_URL"),
 }
-# Django's own Tasks framework, on the same engine.
-TASKS = {"default": {"BACKEND": "tasq.contrib.django.backend.TasQBackend"}}
+# Django's own Tasks framework, on the same engine; with a distributed TASQ backend, Django's
+# own immediate backend (TasQBackend keeps Django's results in the web process).
+if TASQ["BACKEND"] == "thread":
+    TASKS = {"default": {"BACKEND": "tasq.contrib.django.backend.TasQBackend"}}
+else:
+    _immediate = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
+    TASKS = {"default": {"BACKEND": f"{_immediate}.backends.immediate.ImmediateBackend"}}
 
 LOGGING = {
     "version": 1,
