@@ -6,6 +6,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
+from . import lifecycle
+
 if TYPE_CHECKING:
     from .engine import TasQ
 
@@ -86,12 +88,17 @@ def resolve_engine() -> TasQ | None:
 
 
 def default() -> TasQ:
-    """The process's own engine, made on first use; it starts with its first task."""
+    """The process's own engine, made on first use; it starts with its first task.
+
+    Once closed, the next call makes a new one, except at interpreter exit: an engine made
+    after the exit drain would never report its tasks, so the closed one (which refuses
+    them with TasQClosed) is returned.
+    """
     global _default
     engine = _default
-    if engine is None or engine.closed:
+    if engine is None or (engine.closed and not lifecycle.exiting()):
         with _default_lock:
-            if _default is None or _default.closed:
+            if _default is None or (_default.closed and not lifecycle.exiting()):
                 from .engine import TasQ
 
                 _default = TasQ(autostart=True)

@@ -186,3 +186,29 @@ def test_a_second_interrupt_during_the_exit_drain_still_reports_every_task() -> 
     reports = outcomes(lines)
     assert sorted(task_id for _, task_id in reports) == list(range(1, 21))
     assert set(reports.values()) == {1}
+
+
+def test_enqueueing_on_the_default_engine_after_the_exit_drain_is_refused_not_lost() -> None:
+    script = textwrap.dedent("""
+        import atexit
+
+        def late():  # registered before tasq is imported, so it runs after TasQ's exit drain
+            try:
+                send.enqueue(2)
+                print("accepted after the drain", flush=True)
+            except tasq.TasQClosed:
+                print("refused after the drain", flush=True)
+
+        atexit.register(late)
+        import tasq
+
+        @tasq.background
+        def send(n):
+            pass
+
+        tasq.default().on_done = lambda task_id: print("done", task_id, flush=True)
+        send.enqueue(1)
+    """)
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=10)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.splitlines() == ["done 1", "refused after the drain"]
