@@ -29,9 +29,6 @@ class Scheduler(Generic[T]):
         self._enabled = False
         self._stopped = False
 
-    def __len__(self) -> int:
-        return len(self._heap)
-
     def schedule(self, due: float, entry: T) -> bool:
         """Hand ``entry`` to ``on_due`` at ``time.monotonic() >= due``; False once stopped."""
         with self._cond:
