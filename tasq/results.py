@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from .task import TaskResult, TaskStatus
 
-__all__ = ["ResultStore"]
+__all__ = ["ResultStore", "utc"]
 
 # (done, attempts, return_value, error, enqueued_at, started_at, finished_at). ``done`` is a
 # bool rather than a TaskStatus: a record of ints, floats and None is one the garbage
@@ -77,9 +77,9 @@ class ResultStore:
                 attempts=attempts,
                 return_value=value,
                 error=error,
-                enqueued_at=_utc(enqueued_at),
-                started_at=None if started_at is None else _utc(started_at),
-                finished_at=_utc(finished_at),
+                enqueued_at=utc(enqueued_at),
+                started_at=None if started_at is None else utc(started_at),
+                finished_at=utc(finished_at),
             )
         started_at = self.started_at.get(task_id, running_since)
         attempts = self._attempts.get(task_id, 0 if started_at is None else 1)
@@ -89,8 +89,8 @@ class ResultStore:
             attempts=attempts,
             return_value=None,
             error=None,
-            enqueued_at=_utc(record),
-            started_at=None if started_at is None else _utc(started_at),
+            enqueued_at=utc(record),
+            started_at=None if started_at is None else utc(started_at),
             finished_at=None,
         )
 
@@ -102,5 +102,6 @@ class ResultStore:
         return len(self.order)
 
 
-def _utc(timestamp: float) -> datetime:
+def utc(timestamp: float) -> datetime:
+    """A ``time.time()`` stamp as the aware datetime a TaskResult holds."""
     return datetime.fromtimestamp(timestamp, UTC)

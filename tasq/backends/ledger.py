@@ -19,10 +19,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..exceptions import TasQError
+from ..results import utc
 from ..task import TaskResult, TaskStatus
 from .ids import snowflake
 from .payload import TaskMessage
@@ -149,9 +149,9 @@ class LocalLedger:
                     attempts=record[1],
                     return_value=value,
                     error=error,
-                    enqueued_at=_utc(record[2]),
-                    started_at=None if record[3] is None else _utc(record[3]),
-                    finished_at=_utc(time.time()),
+                    enqueued_at=utc(record[2]),
+                    started_at=None if record[3] is None else utc(record[3]),
+                    finished_at=utc(time.time()),
                 )
                 self._order.append(message.id)
                 if len(self._order) > self._size:
@@ -174,8 +174,8 @@ class LocalLedger:
             attempts=attempts,
             return_value=None,
             error=None,
-            enqueued_at=_utc(enqueued_at),
-            started_at=None if started_at is None else _utc(started_at),
+            enqueued_at=utc(enqueued_at),
+            started_at=None if started_at is None else utc(started_at),
             finished_at=None,
         )
 
@@ -305,9 +305,9 @@ class RedisLedger:
             attempts=int(record.get("attempts", 0)),
             return_value=value,
             error=error,
-            enqueued_at=_utc(float(record.get("enqueued_at", 0))),
-            started_at=_utc(float(record["started_at"])) if record.get("started_at") else None,
-            finished_at=_utc(float(record["finished_at"])) if record.get("finished_at") else None,
+            enqueued_at=utc(float(record.get("enqueued_at", 0))),
+            started_at=utc(float(record["started_at"])) if record.get("started_at") else None,
+            finished_at=utc(float(record["finished_at"])) if record.get("finished_at") else None,
         )
 
     def outstanding(self, engine: str, producer: str) -> int | None:
@@ -337,7 +337,3 @@ def _json_or_empty(value: object) -> str:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _utc(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
