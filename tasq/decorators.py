@@ -44,7 +44,7 @@ class BackgroundFunction(Generic[P, R]):
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
         """Run this call in the background; returns its task id."""
-        return self._engine().enqueue_call(self.fn, args, kwargs, self.options)
+        return self._engine()._enqueue_call(self.fn, args, kwargs, self.options)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
         """``enqueue`` for async code: waiting for room in a full queue does not block the loop."""
@@ -61,9 +61,7 @@ class BackgroundFunction(Generic[P, R]):
     ) -> int:
         """``enqueue`` with a delay, a priority or a wait bound for this one call."""
         call = BackgroundCall(self.fn, tuple(args), dict(kwargs or {}), self.options)
-        return self._engine().enqueue(
-            call, delay=delay, priority=self.options.priority if priority is None else priority, timeout=timeout
-        )
+        return self._engine().enqueue(call, delay=delay, priority=priority, timeout=timeout)
 
     def enqueue_on_commit(
         self,
@@ -84,7 +82,7 @@ class BackgroundFunction(Generic[P, R]):
             raise TypeError(f"args must be a tuple of the call's arguments, not {type(args).__name__}")
         if kwargs is not None and not isinstance(kwargs, dict):
             raise TypeError(f"kwargs must be a dict of the call's keyword arguments, not {type(kwargs).__name__}")
-        check_schedule(delay, self.options.priority if priority is None else priority, None)
+        check_schedule(delay, priority, self.options)
         from .contrib.django.db import on_commit  # Django only when asked for
 
         enqueue = functools.partial(self.enqueue_with, tuple(args), dict(kwargs or {}), delay=delay, priority=priority)

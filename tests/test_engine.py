@@ -6,7 +6,6 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,11 +20,10 @@ from tasq import (
     TasQ,
     TasQClosed,
 )
-from tests.support import Gate, Recorder, raising
+from tests.support import Gate, Make, Recorder, raising
 
 pytestmark = pytest.mark.timeout(20)
 
-Make = Callable[..., TasQ]
 
 
 def test_defaults_follow_the_seed() -> None:
@@ -476,3 +474,17 @@ def test_enqueue_shows_its_documented_signature_and_refuses_unknown_options(make
     with pytest.raises(TypeError, match=r"enqueue\(\) got an unexpected keyword argument 'dealy'"):
         engine.enqueue(lambda: None, dealy=3)  # type: ignore[call-arg]
     assert engine.stats().enqueued == 0
+
+
+def test_the_constructor_shows_and_documents_its_parameters() -> None:
+    import inspect
+
+    parameters = inspect.signature(TasQ).parameters
+    expected = ["workers", "max_retry", "retry_delay", "queue_size", "on_full", "on_done", "on_failed", "results"]
+    assert list(parameters)[: len(expected) + 1] == [*expected, "name"]
+    assert {"eager", "autostart", "shutdown_timeout", "backend", "broker_url"} <= set(parameters)
+    assert parameters["workers"].default == 10
+    assert parameters["backend"].default == "thread"
+    doc = inspect.getdoc(TasQ) or ""
+    undocumented = [name for name in parameters if f"``{name}``" not in doc]
+    assert undocumented == []

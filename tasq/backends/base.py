@@ -26,14 +26,15 @@ from typing import Any, ClassVar, Literal, ParamSpec
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import lifecycle
-from ..checks import check_schedule, check_seconds
+from ..checks import check_schedule, check_seconds, remaining
 from ..engine import TasQ
 from ..exceptions import TaskCancelled, TasQClosed
-from ..hooks import Hooks
+from ..options import EngineOptions
+from ..payload import check_json, resolve_call, resolve_submit, task_name
 from ..task import RetryDelay, Stats, TaskOptions, TaskResult
 from .execution import Executor, call_hook
 from .ledger import Ledger, LocalLedger
-from .payload import TaskMessage, check_json, resolve_call, resolve_submit, task_name
+from .payload import TaskMessage
 from .registry import register_engine
 
 __all__ = ["BrokerEngine", "WorkerOptions"]
@@ -59,7 +60,7 @@ class WorkerOptions:
     verbose: int = 0
 
 
-class BrokerEngine(TasQ, ABC):
+class BrokerEngine(TasQ, ABC):  # the contract only: no thread runtime
     """``TasQ`` whose tasks run in worker processes, reached through a broker.
 
     ``on_done``/``on_failed`` and the hooks fire where a task runs: in the worker process,
@@ -101,24 +102,8 @@ class BrokerEngine(TasQ, ABC):
         backend: str | None = None,
         broker_url: str | None = None,
     ) -> None:
-        backend = self.backend_name if backend is None else backend
-        if backend != self.backend_name:
-            raise ValueError(f"{type(self).__name__} is backend {self.backend_name!r}, not {backend!r}")
-        # Checked before TasQ.__init__, which registers the engine for interpreter exit.
-        if type(queue_size) is int and queue_size:
-            raise ValueError(
-                f"queue_size bounds the thread engine's own queue; with backend={backend!r} the broker "
-                "holds pending tasks: leave queue_size at 0"
-            )
         url = broker_url if broker_url is not None else os.environ.get("TASQ_BROKER_URL")
-        if not url:
-            raise ValueError(
-                f"backend={backend!r} needs broker_url=, e.g. 'redis://localhost:6379/0' or "
-                "'amqp://guest:guest@localhost:5672/' (or the TASQ_BROKER_URL environment variable)"
-            )
-        if not isinstance(url, str):
-            raise TypeError(f"broker_url must be a str, not {type(url).__name__}")
-        local_worker = self.check_broker_url(url)
+        # The contract checks every option (refused_options below), then this engine's state.
         super().__init__(
             workers,
             max_retry,
@@ -132,15 +117,43 @@ class BrokerEngine(TasQ, ABC):
             eager=eager,
             autostart=autostart,
             shutdown_timeout=shutdown_timeout,
-            backend=backend,
-            broker_url=url,
+            backend=self.backend_name if backend is None else backend,
+            broker_url=url or None,
         )
-        self.local_worker = local_worker
+        assert url  # refused_options refused a missing one
+        self.local_worker = self.check_broker_url(url)
         self.broker_url = url
         self._guard = threading.Lock()
         self._reset_broker_state()
         self.executor = Executor(self)
         register_engine(self)
+        lifecycle.track(self)
+
+    @classmethod
+    def refused_options(cls, options: EngineOptions) -> list[tuple[str, Exception]]:
+        refused: list[tuple[str, Exception]] = []
+        backend = options.backend
+        if backend != cls.backend_name:
+            refused.append(("backend", ValueError(f"{cls.__name__} is backend {cls.backend_name!r}, not {backend!r}")))
+        if options.queue_size:
+            error = ValueError(
+                f"queue_size bounds the thread engine's own queue; with backend={backend!r} the broker "
+                "holds pending tasks: leave queue_size at 0"
+            )
+            refused.append(("queue_size", error))
+        url = options.broker_url if options.broker_url is not None else os.environ.get("TASQ_BROKER_URL")
+        if not url:
+            error = ValueError(
+                f"backend={backend!r} needs broker_url=, e.g. 'redis://localhost:6379/0' or "
+                "'amqp://guest:guest@localhost:5672/' (or the TASQ_BROKER_URL environment variable)"
+            )
+            refused.append(("broker_url", error))
+        else:
+            try:
+                cls.check_broker_url(url)
+            except ValueError as bad_url:
+                refused.append(("broker_url", bad_url))
+        return refused
 
     def _reset_broker_state(self) -> None:
         """What belongs to one process: made anew in a forked child."""
@@ -195,12 +208,9 @@ class BrokerEngine(TasQ, ABC):
     def started(self) -> bool:
         return self._is_started
 
-    def add_hooks(self, hooks: Hooks) -> None:
-        """Add lifecycle hooks; in a worker process they fire around every task it runs."""
-        if self._is_started:
-            raise RuntimeError("hooks can only be set before the engine starts")
-        super().add_hooks(hooks)  # checks it; the thread engine's list stays unused
-        self.executor.set_hooks([*self.executor.hook_objects, hooks])
+    def _hooks_changed(self) -> None:
+        # In a worker process the hooks fire around every task it runs.
+        self.executor.set_hooks(list(self._hooks))
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -251,8 +261,8 @@ class BrokerEngine(TasQ, ABC):
         now = time.monotonic()
         later = {task_id for task_id, due in list(executor.not_before.items()) if due > now}
         waited = set(executor.running) if executor.cancel_pending else set(self._local.live_ids()) - later
-        self._local.wait_until(lambda live: not waited.intersection(live), _remaining(deadline))
-        self._stop_workers(_remaining(deadline))
+        self._local.wait_until(lambda live: not waited.intersection(live), remaining(deadline))
+        self._stop_workers(remaining(deadline))
         with self._guard:
             self._workers_running = False
         self._cancel_left()
@@ -281,14 +291,9 @@ class BrokerEngine(TasQ, ABC):
             self.executor.abandon_running(f"{reason} while it ran")
             lifecycle.forget(self)
 
-    def close_at_exit(self) -> None:
-        """Interpreter exit: ``shutdown()`` within ``shutdown_timeout``."""
-        self.shutdown("the interpreter exited")
-
-    def after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> None:
         """A forked child starts empty: what was sent belongs to the broker, not to it."""
         was_started = self._is_started and not self._closed
-        super().after_fork_in_child()
         self._guard = threading.Lock()
         self._disconnect(close=False)
         self._reset_broker_state()
@@ -303,30 +308,30 @@ class BrokerEngine(TasQ, ABC):
         task: object,
         *,
         delay: float | timedelta | datetime | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         timeout: float | None = None,
     ) -> int:
         """Send a ``@background`` call (``fn.task(*args)``) to the workers; return its id."""
         fn, args, kwargs, options = resolve_call(task)
         return self._accept(fn, args, kwargs, options, delay, priority, timeout)
 
-    def enqueue_call(
+    def _enqueue_call(
         self, fn: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
     ) -> int:
         """What ``@background``'s ``enqueue`` sends: the call, its arguments and its options."""
-        return self._accept(fn, args, kwargs, options, None, 0, None)
+        return self._accept(fn, args, kwargs, options, None, None, None)
 
     def submit(self, fn: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs) -> int:
         """``enqueue`` for a ``@background`` function and its arguments."""
         function, args_, kwargs_, options = resolve_submit(fn, args, kwargs)
-        return self._accept(function, args_, kwargs_, options, None, 0, None)
+        return self._accept(function, args_, kwargs_, options, None, None, None)
 
     async def aenqueue(
         self,
         task: object,
         *,
         delay: float | timedelta | datetime | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         timeout: float | None = None,
     ) -> int:
         """``enqueue`` for async code: the broker round trip runs off the event loop."""
@@ -341,7 +346,7 @@ class BrokerEngine(TasQ, ABC):
         kwargs: dict[str, Any],
         options: TaskOptions,
         delay: float | timedelta | datetime | None,
-        priority: int,
+        priority: int | None,
         timeout: float | None,
     ) -> int:
         if self._closed:
@@ -424,7 +429,7 @@ class BrokerEngine(TasQ, ABC):
             except BaseException as raised:  # noqa: BLE001 - a task's exception is its outcome
                 error = raised
             if executor.settle(attempt, error) is None:
-                if attempt.failure is not None and self.eager_propagate:
+                if attempt.failure is not None and self._eager_propagate:
                     raise attempt.failure
                 break
             message = replace(message, attempt=message.attempt + 1)
@@ -468,10 +473,10 @@ class BrokerEngine(TasQ, ABC):
                 return self._accepted_count == 0
             if outstanding <= 0:
                 return True
-            remaining = _remaining(deadline)
-            if remaining is not None and remaining <= 0:
+            left = remaining(deadline)
+            if left is not None and left <= 0:
                 return False
-            time.sleep(pause if remaining is None else min(pause, remaining))
+            time.sleep(pause if left is None else min(pause, left))
             pause = min(pause * 2, 0.2)
 
     def running_ids(self) -> list[int]:
@@ -526,7 +531,3 @@ def redact(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit(parts._replace(netloc=user + netloc))
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())

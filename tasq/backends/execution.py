@@ -12,17 +12,29 @@ import asyncio
 import functools
 import inspect
 import logging
-import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..context import use_engine
-from ..exceptions import MaxRetryExceeded, RetryTask, TaskCancelled
-from ..hooks import HOOK_NAMES, Hooks, overridden
-from ..task import TaskOptions, TaskStatus
+from ..exceptions import RetryTask, TaskCancelled
+from ..hooks import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    HOOK_NAMES,
+    RETRIED,
+    Hooks,
+    call_guarded,
+    callback_raised,
+    log_cancelled,
+    log_failed,
+    log_retry,
+    overridden,
+)
+from ..retry import next_attempt
+from ..task import RetryDelay, TaskOptions, TaskStatus
 from .ledger import Ledger
 from .payload import TaskMessage
 
@@ -33,7 +45,8 @@ __all__ = ["Attempt", "Executor", "call_hook"]
 
 logger = logging.getLogger("tasq")
 
-_DONE, _FAILED, _RETRIED, _CANCELLED = range(4)
+# A hook's call, guarded: what it raises is logged and never ends a worker.
+call_hook = call_guarded
 
 
 class Attempt:
@@ -138,19 +151,10 @@ class Executor:
     def _next_attempt(self, attempt: Attempt, error: RetryTask) -> tuple[BaseException | None, float]:
         """(None, delay) when another attempt follows, else (the error the task fails with, 0)."""
         message = attempt.message
-        if message.attempt >= message.max_retry:
-            failure = MaxRetryExceeded(
-                f"task {message.id} asked for a retry on each of its {message.max_retry} attempts"
-            )
-            failure.__cause__ = error
-            return failure, 0.0
-        try:
-            delay = self._retry_delay(attempt, error)
-        except Exception as bad_delay:  # noqa: BLE001 - a broken retry_delay fails the task
-            return bad_delay, 0.0
-        if self.closing and delay > 0:
+        failure, delay = next_attempt(message.id, message.attempt, message.max_retry, error, self._retry_delay(attempt))
+        if failure is None and self.closing and delay > 0:
             return TaskCancelled(f"engine {self.engine.name!r} closed before it ran"), 0.0
-        return None, delay
+        return failure, delay
 
     def _retrying(self, attempt: Attempt, error: RetryTask, delay: float) -> None:
         message = attempt.message
@@ -158,27 +162,17 @@ class Executor:
             with self._lock:
                 self.not_before[message.id] = time.monotonic() + delay
         attempt.ledger.retrying(message)
-        self._count(_RETRIED)
-        logger.warning(
-            "task %d asked for a retry (attempt %d of %d), next attempt in %.3fs: %s",
-            message.id,
-            message.attempt,
-            message.max_retry,
-            delay,
-            error,
-            extra={"task_id": message.id, "attempt": message.attempt},
-        )
+        self._count(RETRIED)
+        log_retry(message.id, message.attempt, message.max_retry, delay, error)
         for hook in self.hooks["after_retry"]:
             call_hook(hook, message.id, error)
 
-    def _retry_delay(self, attempt: Attempt, error: RetryTask) -> float:
-        if error.delay is not None:
-            return error.delay
+    def _retry_delay(self, attempt: Attempt) -> RetryDelay:
+        """The message's own, else the task's, else the engine's ``retry_delay``."""
         if attempt.message.retry_delay is not None:
-            return float(attempt.message.retry_delay)
+            return attempt.message.retry_delay
         options = attempt.options
-        delay = self.engine.retry_delay if options is None or options.retry_delay is None else options.retry_delay
-        return _seconds(delay(attempt.message.attempt)) if callable(delay) else float(delay)
+        return self.engine.retry_delay if options is None or options.retry_delay is None else options.retry_delay
 
     # -- outcomes -----------------------------------------------------------------------
 
@@ -192,8 +186,8 @@ class Executor:
             try:
                 on_done(message.id)
             except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-                _callback_raised("on_done", message.id, error)
-        self._count(_DONE)
+                callback_raised("on_done", message.id, error)
+        self._count(DONE)
 
     def fail(self, ledger: Ledger, message: TaskMessage, error: BaseException) -> None:
         with self._lock:
@@ -208,21 +202,13 @@ class Executor:
             try:
                 on_failed(message.id, error)
             except BaseException as callback_error:  # noqa: BLE001 - a callback never ends a worker
-                _callback_raised("on_failed", message.id, callback_error)
+                callback_raised("on_failed", message.id, callback_error)
         if isinstance(error, TaskCancelled):
-            logger.warning("task %d cancelled: %s", message.id, error, extra={"task_id": message.id})
-            self._count(_CANCELLED)
+            log_cancelled(message.id, error)
+            self._count(CANCELLED)
         else:
-            logger.error(
-                "task %d (%s) failed: %s: %s",
-                message.id,
-                message.name,
-                type(error).__name__,
-                error,
-                exc_info=error,
-                extra={"task_id": message.id},
-            )
-        self._count(_FAILED)
+            log_failed(message.id, message.name, error)
+        self._count(FAILED)
 
     def _count(self, slot: int) -> None:
         with self._lock:
@@ -259,27 +245,5 @@ def _recorded(
         return True
 
 
-def _seconds(value: object) -> float:
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"retry_delay must give seconds, not {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"retry_delay must give a finite number of seconds >= 0, not {value!r}")
-    return float(value)
-
-
 async def _awaited(awaitable: Awaitable[object]) -> object:
     return await awaitable
-
-
-def call_hook(hook: Callable[..., object], *args: object) -> None:
-    try:
-        hook(*args)
-    except BaseException as error:  # a hook never ends a worker
-        task_id = args[0] if args else None
-        logger.error("hook %r raised for task %s", hook, task_id, exc_info=error, extra={"task_id": task_id})
-
-
-def _callback_raised(which: str, task_id: int, error: BaseException) -> None:
-    logger.error("%s callback raised for task %d", which, task_id, exc_info=error, extra={"task_id": task_id})

@@ -55,7 +55,9 @@ def _gunicorn_worker() -> Any:
 def _drain() -> None:
     worker = _gunicorn_worker()
     # Only in-process pools: a scale-out engine's tasks already belong to its broker.
-    engines = [engine for engine in list(_engines) if type(engine) is TasQ and engine.started and not engine.closed]
+    engines = [
+        engine for engine in list(_engines) if engine.runs_tasks_in_process and engine.started and not engine.closed
+    ]
     if worker is None or not engines or threading.current_thread() is not threading.main_thread():
         return  # the engine's own atexit handler does the whole job
     budget = shutdown_budget(float(worker.cfg.graceful_timeout), float(worker.cfg.timeout or 0))
@@ -71,8 +73,9 @@ def _drain() -> None:
         while not hurry.is_set() and time.monotonic() < deadline:
             if engine.join(min(_POLL, max(0.0, deadline - time.monotonic()))):
                 break
-        # Next, the engine's own handler cancels what is left and reports each task.
-        engine.shutdown_timeout = 0.0
+        # What is left is cancelled now, each task reported; the engine's own exit handler
+        # then finds it shut down already.
+        engine.shutdown("the interpreter exited", timeout=0.0)
 
 
 # Registered after tasq.lifecycle's handler, so it runs before it (atexit is last in, first out).
