@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
     from .engine import TasQ
 
 __all__ = ["Background", "BackgroundCall", "BackgroundFunction", "background"]
+
+# Where enqueue_on_commit finds Django's transaction.on_commit: the Django integration, which
+# core does not import (it would import Django).
+_DJANGO_DB = "tasq.contrib.django.db"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -83,10 +88,10 @@ class BackgroundFunction(Generic[P, R]):
         if kwargs is not None and not isinstance(kwargs, dict):
             raise TypeError(f"kwargs must be a dict of the call's keyword arguments, not {type(kwargs).__name__}")
         check_schedule(delay, priority, self.options)
-        from .contrib.django.db import on_commit  # Django only when asked for
-
         enqueue = functools.partial(self.enqueue_with, tuple(args), dict(kwargs or {}), delay=delay, priority=priority)
-        on_commit(enqueue, using)
+        # Django only when asked for: its integration's on_commit, found by name.
+        django_db: Any = importlib.import_module(_DJANGO_DB)
+        django_db.on_commit(enqueue, using)
 
     def _engine(self) -> TasQ:
         return self.engine if self.engine is not None else current_engine()

@@ -330,12 +330,19 @@ def test_callbacks_settable_before_start_only(make_engine: Make) -> None:
     engine.on_done = rec.on_done
     engine.on_failed = rec.on_failed
     engine.start()
-    with pytest.raises(RuntimeError):
-        engine.on_done = rec.on_done
-    engine.enqueue(lambda: None)
-    engine.enqueue(lambda: 1 / 0)
+    other = Recorder()
+    with pytest.raises(RuntimeError, match="on_done can only be set before the engine starts"):
+        engine.on_done = other.on_done
+    with pytest.raises(RuntimeError, match="on_failed can only be set before the engine starts"):
+        engine.on_failed = other.on_failed
+    assert engine.on_done == rec.on_done and engine.on_failed == rec.on_failed  # unchanged
+    ok = engine.enqueue(lambda: None)
+    bad = engine.enqueue(lambda: 1 / 0)
     assert rec.wait(2)
-    with pytest.raises(TypeError):
+    assert rec.done == {ok: 1}
+    assert isinstance(rec.error(bad), ZeroDivisionError)
+    assert other.finished == 0  # the callbacks refused after start() were never called
+    with pytest.raises(TypeError, match="on_done must be callable or None, not str"):
         TasQ(on_done="nope")  # type: ignore[arg-type]
 
 
@@ -353,7 +360,11 @@ def test_bounded_queue_raise(make_engine: Make) -> None:
     assert engine.stats().enqueued == before
     gate.open()
     assert engine.join(5)
-    engine.enqueue(lambda: None)  # room again
+    assert engine.stats().done == 3
+    again = engine.enqueue(lambda: None)  # room again
+    assert again == before + 1
+    assert engine.join(5)
+    assert engine.stats().done == 4
 
 
 def test_aenqueue_waits_for_room_without_blocking_the_loop(make_engine: Make) -> None:

@@ -17,9 +17,9 @@ from flask.globals import _cv_app
 
 import tasq
 from tasq.context import register_resolver
-from tasq.contrib.gunicorn import drain_at_worker_exit
 from tasq.exceptions import RetryTask
 from tasq.options import SETTINGS, defaults, from_settings, vars_of
+from tasq.worker_exit import drain_at_worker_exit
 
 __all__ = ["FlaskTasQ", "TasQ", "task_done", "task_enqueued", "task_failed", "task_retried", "task_started"]
 

@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from tasq import TasQ, lifecycle
-from tasq.contrib.gunicorn import drain_at_worker_exit
+from tasq.worker_exit import drain_at_worker_exit
 
 from .conf import engine_options
 from .hooks import DjangoHooks
