@@ -18,24 +18,22 @@ import os
 import threading
 import time
 import uuid
-from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal, ParamSpec
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import lifecycle
 from ..checks import check_schedule, check_seconds, remaining
-from ..engine import TasQ
 from ..exceptions import TaskCancelled, TasQClosed
-from ..options import EngineOptions
 from ..payload import check_json, resolve_call, resolve_submit, task_name
-from ..task import RetryDelay, Stats, TaskOptions, TaskResult
+from ..task import RetryDelay, TaskOptions
 from .execution import Executor, call_hook
 from .ledger import Ledger, LocalLedger
+from .looking import BrokerLooking
 from .payload import TaskMessage
 from .registry import register_engine
+from .surface import WorkerOptions
 
 __all__ = ["BrokerEngine", "WorkerOptions"]
 
@@ -46,21 +44,7 @@ OnDone = Callable[[int], object]
 OnFailed = Callable[[int, BaseException], object]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkerOptions:
-    """What ``tasq worker`` was asked for."""
-
-    modules: tuple[str, ...]
-    broker_url: str | None  # None: the one the engines made by those modules use
-    processes: int
-    threads: int
-    shutdown_timeout: float  # seconds a graceful stop waits for running tasks
-    names: tuple[str, ...] = ()  # the engines whose tasks to run; () = those the modules make
-    paths: tuple[str, ...] = (".",)
-    verbose: int = 0
-
-
-class BrokerEngine(TasQ, ABC):  # the contract only: no thread runtime
+class BrokerEngine(BrokerLooking):
     """``TasQ`` whose tasks run in worker processes, reached through a broker.
 
     ``on_done``/``on_failed`` and the hooks fire where a task runs: in the worker process,
@@ -129,32 +113,6 @@ class BrokerEngine(TasQ, ABC):  # the contract only: no thread runtime
         register_engine(self)
         lifecycle.track(self)
 
-    @classmethod
-    def refused_options(cls, options: EngineOptions) -> list[tuple[str, Exception]]:
-        refused: list[tuple[str, Exception]] = []
-        backend = options.backend
-        if backend != cls.backend_name:
-            refused.append(("backend", ValueError(f"{cls.__name__} is backend {cls.backend_name!r}, not {backend!r}")))
-        if options.queue_size:
-            error = ValueError(
-                f"queue_size bounds the thread engine's own queue; with backend={backend!r} the broker "
-                "holds pending tasks: leave queue_size at 0"
-            )
-            refused.append(("queue_size", error))
-        url = options.broker_url if options.broker_url is not None else os.environ.get("TASQ_BROKER_URL")
-        if not url:
-            error = ValueError(
-                f"backend={backend!r} needs broker_url=, e.g. 'redis://localhost:6379/0' or "
-                "'amqp://guest:guest@localhost:5672/' (or the TASQ_BROKER_URL environment variable)"
-            )
-            refused.append(("broker_url", error))
-        else:
-            try:
-                cls.check_broker_url(url)
-            except ValueError as bad_url:
-                refused.append(("broker_url", bad_url))
-        return refused
-
     def _reset_broker_state(self) -> None:
         """What belongs to one process: made anew in a forked child."""
         self._is_started = False
@@ -164,43 +122,6 @@ class BrokerEngine(TasQ, ABC):  # the contract only: no thread runtime
         self._local = LocalLedger(self.results)  # eager tasks' and the in-memory broker's
         self._producer = uuid.uuid4().hex  # this engine instance, as join() counts its tasks
         self._accepted_count = 0
-
-    # -- what a backend implements ------------------------------------------------------
-
-    @classmethod
-    @abstractmethod
-    def check_broker_url(cls, url: str) -> bool:
-        """Refuse a URL this backend cannot use (ValueError); True: a broker in this process only."""
-
-    @abstractmethod
-    def _connect(self) -> Ledger:
-        """Make the broker client (once, at the first task: never at configuration time)."""
-
-    @abstractmethod
-    def _send(
-        self, message: TaskMessage, fn: Callable[..., object], options: TaskOptions, delay: float, priority: int
-    ) -> None:
-        """Hand one message to the broker; raise if it did not take it."""
-
-    @abstractmethod
-    def _disconnect(self, close: bool) -> None:
-        """Drop the broker client; ``close`` is False in a forked child (the sockets are the parent's)."""
-
-    def _start_workers(self) -> None:
-        """An in-process broker only: start worker threads here."""
-        raise NotImplementedError
-
-    def _stop_workers(self, timeout: float | None) -> None:
-        """An in-process broker only: stop the worker threads once the running tasks end."""
-        raise NotImplementedError
-
-    def _worker_threads(self) -> int:
-        return 0
-
-    @classmethod
-    @abstractmethod
-    def serve(cls, options: WorkerOptions) -> int:
-        """Run worker processes until SIGTERM or SIGINT (``tasq worker``); the exit status."""
 
     # -- configuration ------------------------------------------------------------------
 
@@ -418,21 +339,7 @@ class BrokerEngine(TasQ, ABC):  # the contract only: no thread runtime
             self._accepted_count += 1
         for hook in self.executor.hooks["after_enqueue"]:
             call_hook(hook, message.id)
-        executor = self.executor
-        while True:  # retries run at once: eager mode skips delays
-            attempt = executor.begin(ledger, message, options)
-            if attempt is None:
-                break
-            error: BaseException | None = None
-            try:
-                executor.run(attempt, fn, message.args, message.kwargs)
-            except BaseException as raised:  # noqa: BLE001 - a task's exception is its outcome
-                error = raised
-            if executor.settle(attempt, error) is None:
-                if attempt.failure is not None and self._eager_propagate:
-                    raise attempt.failure
-                break
-            message = replace(message, attempt=message.attempt + 1)
+        self.executor.run_here(ledger, message, fn, options, propagate=self._eager_propagate)
         return message.id
 
     def _connected(self) -> Ledger:
@@ -446,73 +353,6 @@ class BrokerEngine(TasQ, ABC):  # the contract only: no thread runtime
         if self._ledger is None:
             self._ledger = self._connect()
         return self._ledger
-
-    # -- waiting and looking ------------------------------------------------------------
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait until every task this engine sent has finished, in whichever worker; True if so.
-
-        It asks the ledger: exact with Redis and with an in-process broker. A broker with no
-        store beside it (RabbitMQ) cannot tell: then it returns False at once if this engine
-        sent anything. Once closed, an engine whose workers run elsewhere holds nothing: its
-        tasks belong to the broker, and join() returns True at once (a web process that
-        drains its engine at exit does not wait for the workers).
-        """
-        if timeout is not None:
-            timeout = check_seconds("timeout", timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if self._closed and not self.local_worker:
-            return True
-        ledger = self._ledger
-        if ledger is None or ledger is self._local:
-            return self._local.wait_until(lambda live: not live, timeout)
-        pause = 0.005
-        while True:
-            outstanding = ledger.outstanding(self.name, self._producer)
-            if outstanding is None:
-                return self._accepted_count == 0
-            if outstanding <= 0:
-                return True
-            left = remaining(deadline)
-            if left is not None and left <= 0:
-                return False
-            time.sleep(pause if left is None else min(pause, left))
-            pause = min(pause * 2, 0.2)
-
-    def running_ids(self) -> list[int]:
-        """The ids of this engine's tasks running in this process."""
-        return sorted(self.executor.running)
-
-    def stats(self) -> Stats:
-        """This process's view: what it enqueued, ran and reported; ``pending`` from the ledger."""
-        done, failed, retried, cancelled = self.executor.counts
-        running = len(self.executor.running)
-        ledger = self._ledger if self._ledger is not None else self._local
-        outstanding = 0
-        if not (self._closed and not self.local_worker):  # closed, it holds nothing: no I/O
-            try:
-                outstanding = ledger.outstanding(self.name, self._producer) or 0
-            except Exception:  # noqa: BLE001 - stats() must answer even when the broker does not
-                outstanding = 0
-        return Stats(
-            enqueued=self._accepted_count,
-            pending=max(0, outstanding - running),
-            running=running,
-            done=done,
-            failed=failed,
-            retried=retried,
-            cancelled=cancelled,
-            workers=self._worker_threads(),
-        )
-
-    def result(self, task_id: int) -> TaskResult | None:
-        """What the ledger knows of a task when ``results`` keeps it (Redis: from any process)."""
-        if not self.results:
-            return None
-        found = self._local.result(self.name, task_id)
-        if found is None and not self.local_worker:
-            found = self._connected().result(self.name, task_id)
-        return found
 
     def _stand_in(self, task_id: int) -> TaskMessage:
         """A message for a task known only by its id (to report it cancelled)."""

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..context import use_engine
@@ -173,6 +174,26 @@ class Executor:
             return attempt.message.retry_delay
         options = attempt.options
         return self.engine.retry_delay if options is None or options.retry_delay is None else options.retry_delay
+
+    def run_here(
+        self, ledger: Ledger, message: TaskMessage, fn: Callable[..., object], options: TaskOptions, propagate: bool
+    ) -> None:
+        """Every attempt of one task, in this thread and at once (eager mode skips delays);
+        with ``propagate`` the error it failed with is raised again once it was reported."""
+        while True:
+            attempt = self.begin(ledger, message, options)
+            if attempt is None:
+                return
+            error: BaseException | None = None
+            try:
+                self.run(attempt, fn, message.args, message.kwargs)
+            except BaseException as raised:  # noqa: BLE001 - a task's exception is its outcome
+                error = raised
+            if self.settle(attempt, error) is None:
+                if attempt.failure is not None and propagate:
+                    raise attempt.failure
+                return
+            message = replace(message, attempt=message.attempt + 1)
 
     # -- outcomes -----------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from ..checks import check_schedule, check_seconds
 from ..exceptions import TasQClosed
 from ..hooks import call_guarded, describe
 from ..task import TaskOptions
-from .backpressure import release_space, take_space_or_raise
+from .backpressure import release_space, take_space_or_raise, wait_for_space
 from .eager import run_eagerly
 from .entry import Call, Entry, TaskState
 from .outcomes import cancel, cancel_queued
@@ -29,7 +29,7 @@ from .priority import make_ready
 if TYPE_CHECKING:
     from .engine import ThreadEngine
 
-__all__ = ["GENERATOR_FLAGS", "accept", "after_enqueue", "put_straight", "reject_generator", "resolve"]
+__all__ = ["GENERATOR_FLAGS", "accept", "accept_async", "after_enqueue", "put_straight", "reject_generator", "resolve"]
 
 GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 _NEW = 0  # ThreadEngine._state before start()
@@ -69,6 +69,22 @@ def accept(
         take_space_or_raise(engine, timeout)
         holds_slot = True
     return start_and_accept(engine, call, options, seconds, chosen, holds_slot)
+
+
+async def accept_async(
+    engine: ThreadEngine,
+    task: object,
+    delay: float | timedelta | datetime | None,
+    priority: int | None,
+    timeout: float | None,
+) -> int:
+    """``accept`` under a bound, for a coroutine: it waits for room on its event loop."""
+    if engine._closed:
+        raise TasQClosed(f"engine {engine.name!r} is closed")
+    call, options = resolve(task)
+    seconds, chosen = check_schedule(delay, priority, options)
+    await wait_for_space(engine, None if timeout is None else check_seconds("timeout", timeout))
+    return start_and_accept(engine, call, options, seconds, chosen, holds_slot=True)
 
 
 def start_and_accept(

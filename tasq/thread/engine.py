@@ -22,16 +22,24 @@ from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec
 
 from .. import lifecycle
-from ..checks import check_schedule, check_seconds, remaining
+from ..checks import check_seconds, remaining
 from ..engine import TasQ
 from ..exceptions import TasQClosed
 from ..hooks import HookLists
 from ..options import EngineOptions
 from ..task import BackgroundCall, TaskOptions
 from . import accounting
-from .accept import GENERATOR_FLAGS, accept, after_late_put, put_straight, reject_generator, resolve, start_and_accept
+from .accept import (
+    GENERATOR_FLAGS,
+    accept,
+    accept_async,
+    after_late_put,
+    put_straight,
+    reject_generator,
+    resolve,
+)
 from .aio import LoopThread
-from .backpressure import wait_for_space, wake_async_space_waiters
+from .backpressure import wake_async_space_waiters
 from .entry import Entry
 from .outcomes import abandon_running, cancel, cancel_queued
 from .priority import make_ready
@@ -48,6 +56,7 @@ P = ParamSpec("P")
 _NEW, _STARTED, _CLOSED = range(3)
 _FunctionType = types.FunctionType
 _UNSET: Any = object()  # no function has taken the put-only path yet
+_NO_BROKER = "broker_url needs a distributed backend, e.g. TasQ(backend='dramatiq', broker_url=...)"
 
 
 class ThreadEngine(accounting.Accounting, TasQ):
@@ -106,12 +115,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
                 ("backend", ValueError(f"backend must be 'thread' for TasQ itself, not {options.backend!r}"))
             )
         if options.broker_url is not None:
-            refused.append(
-                (
-                    "broker_url",
-                    ValueError("broker_url needs a distributed backend, e.g. TasQ(backend='dramatiq', broker_url=...)"),
-                )
-            )
+            refused.append(("broker_url", ValueError(_NO_BROKER)))
         return refused
 
     def _reset_runtime(self, first_id: int) -> None:
@@ -367,12 +371,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
         """``enqueue`` for coroutines: waiting for room in a full queue never blocks the loop."""
         if not self.queue_size or self.on_full == "raise" or self._eager:
             return self.enqueue(task, delay=delay, priority=priority, timeout=timeout)
-        if self._closed:
-            raise TasQClosed(f"engine {self.name!r} is closed")
-        call, options = resolve(task)
-        seconds, chosen = check_schedule(delay, priority, options)
-        await wait_for_space(self, None if timeout is None else check_seconds("timeout", timeout))
-        return start_and_accept(self, call, options, seconds, chosen, holds_slot=True)
+        return await accept_async(self, task, delay, priority, timeout)
 
     def __repr__(self) -> str:
         state = ("new", "started", "closed")[self._state]
