@@ -102,6 +102,13 @@ class HookLists:
     worker_started: tuple[Callable[[], object], ...]
     worker_stopped: tuple[Callable[[], object], ...]
 
+    def __getitem__(self, name: str) -> tuple[Callable[..., Any], ...]:
+        """``hooks["before_task"]``: the same list by its name."""
+        if name not in HOOK_NAMES:
+            raise KeyError(name)
+        found: tuple[Callable[..., Any], ...] = getattr(self, name)
+        return found
+
 
 def call_guarded(hook: Callable[..., object], *args: Any) -> None:
     """Call a hook; what it raises is logged and goes no further (a hook never ends a worker)."""

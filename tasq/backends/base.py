@@ -3,10 +3,10 @@
 ``BrokerEngine`` is ``TasQ`` for tasks that run in other processes: ``enqueue`` checks the
 task (a ``@background`` function with JSON arguments), takes an id from the ledger and
 hands a ``TaskMessage`` to the broker; workers run it through an ``Executor``, which fires
-the engine's hooks and callbacks there. A backend (``dramatiq.py``; Celery next) is one
-subclass that implements the methods marked abstract below: how to reach its broker, how
-to send one message, and how to run workers (``serve``, the ``tasq worker`` command). Its
-worker glue calls ``engine.executor`` for each attempt: ``begin`` → ``run`` → ``settle``.
+the engine's hooks and callbacks there. A backend (``dramatiq.py``) is one subclass that
+implements the abstract methods of ``surface.py``: how to reach its broker, how to send one
+message, and how to run workers (``serve``, the ``tasq worker`` command). Its worker glue
+calls ``engine.executor`` for each attempt: ``begin`` → ``run`` → ``settle``.
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ class BrokerEngine(BrokerLooking):
             raise
         with self._guard:
             self._accepted_count += 1
-        for hook in self.executor.hooks["after_enqueue"]:
+        for hook in self.executor.hooks.after_enqueue:
             call_hook(hook, message.id)
         if self.closed and self.local_worker and not self._workers_running:
             self._cancel_left()  # it raced close(): no worker here will run it
@@ -337,7 +337,7 @@ class BrokerEngine(BrokerLooking):
         message = self._message(ledger.accept(self.name, self._producer), name, sent_args, sent_kwargs, options)
         with self._guard:
             self._accepted_count += 1
-        for hook in self.executor.hooks["after_enqueue"]:
+        for hook in self.executor.hooks.after_enqueue:
             call_hook(hook, message.id)
         self.executor.run_here(ledger, message, fn, options, propagate=self._eager_propagate)
         return message.id

@@ -24,15 +24,14 @@ from ..hooks import (
     CANCELLED,
     DONE,
     FAILED,
-    HOOK_NAMES,
     RETRIED,
+    HookLists,
     Hooks,
     call_guarded,
     callback_raised,
     log_cancelled,
     log_failed,
     log_retry,
-    overridden,
 )
 from ..retry import next_attempt
 from ..task import RetryDelay, TaskOptions, TaskStatus
@@ -69,7 +68,7 @@ class Executor:
     def __init__(self, engine: BrokerEngine) -> None:
         self.engine = engine
         self.hook_objects: list[Hooks] = []
-        self.hooks: dict[str, list[Callable[..., Any]]] = {name: [] for name in HOOK_NAMES}
+        self.hooks = HookLists([])  # the same lists the thread engine calls
         self.counts = [0, 0, 0, 0]
         self.running: dict[int, Attempt] = {}
         # Only for workers in the engine's own process (an in-memory broker): when each task
@@ -81,7 +80,7 @@ class Executor:
 
     def set_hooks(self, hooks: list[Hooks]) -> None:
         self.hook_objects = hooks
-        self.hooks = {name: [getattr(h, name) for h in hooks if overridden(h, name)] for name in HOOK_NAMES}
+        self.hooks = HookLists(hooks)
 
     def fresh(self) -> Executor:
         """The executor of a forked child: the same hooks, nothing counted or running."""
@@ -112,7 +111,7 @@ class Executor:
         with self._lock:
             self.not_before.pop(message.id, None)
             self.running[message.id] = attempt
-        for hook in self.hooks["before_task"]:
+        for hook in self.hooks.before_task:
             call_hook(hook, message.id, message.attempt)
         return attempt
 
@@ -120,14 +119,15 @@ class Executor:
         """Call the task inside the engine's ``around_task`` hooks; its error propagates."""
         task_id = attempt.message.id
         call: Callable[[], object] = functools.partial(fn, *args, **kwargs)
-        for wrap in reversed(self.hooks["around_task"]):
+        for wrap in reversed(self.hooks.around_task):
             call = functools.partial(wrap, task_id, call)
         with use_engine(self.engine):  # tasks that enqueue more tasks send them through this engine
             value = call()
             if inspect.isawaitable(value):
-                for wrap in self.hooks["around_coroutine"]:
-                    value = wrap(task_id, value)
-                value = asyncio.run(_awaited(value))
+                awaitable: Awaitable[object] = value
+                for wrap_coroutine in self.hooks.around_coroutine:
+                    awaitable = wrap_coroutine(task_id, awaitable)
+                value = asyncio.run(_awaited(awaitable))
         attempt.value = value
 
     def settle(self, attempt: Attempt, error: BaseException | None) -> float | None:
@@ -165,7 +165,7 @@ class Executor:
         attempt.ledger.retrying(message)
         self._count(RETRIED)
         log_retry(message.id, message.attempt, message.max_retry, delay, error)
-        for hook in self.hooks["after_retry"]:
+        for hook in self.hooks.after_retry:
             call_hook(hook, message.id, error)
 
     def _retry_delay(self, attempt: Attempt) -> RetryDelay:
@@ -200,7 +200,7 @@ class Executor:
     def done(self, ledger: Ledger, message: TaskMessage, value: object) -> None:
         if not _recorded(ledger, message, TaskStatus.DONE, value, None):
             return
-        for hook in self.hooks["after_done"]:
+        for hook in self.hooks.after_done:
             call_hook(hook, message.id, value)
         on_done = self.engine.on_done
         if on_done is not None:
@@ -216,7 +216,7 @@ class Executor:
             self.not_before.pop(message.id, None)
         if not _recorded(ledger, message, TaskStatus.FAILED, None, error):
             return
-        for hook in self.hooks["after_failed"]:
+        for hook in self.hooks.after_failed:
             call_hook(hook, message.id, error)
         on_failed = self.engine.on_failed
         if on_failed is not None:
@@ -246,11 +246,11 @@ class Executor:
     # -- worker threads -----------------------------------------------------------------
 
     def thread_started(self) -> None:
-        for hook in self.hooks["worker_started"]:
+        for hook in self.hooks.worker_started:
             call_hook(hook)
 
     def thread_stopped(self) -> None:
-        for hook in self.hooks["worker_stopped"]:
+        for hook in self.hooks.worker_stopped:
             call_hook(hook)
 
 

@@ -55,7 +55,7 @@ P = ParamSpec("P")
 
 _NEW, _STARTED, _CLOSED = range(3)
 _FunctionType = types.FunctionType
-_UNSET: Any = object()  # no function has taken the put-only path yet
+_NONE_CHECKED: Any = object()  # no function has taken the put-only path yet
 _NO_BROKER = "broker_url needs a distributed backend, e.g. TasQ(backend='dramatiq', broker_url=...)"
 
 
@@ -102,7 +102,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
         super().__init__(*args, **kwargs)
         self._ids = itertools.count(1)
         self._state = _NEW
-        self._last_checked: Any = _UNSET  # the function last checked to take the put-only path
+        self._last_checked: Any = _NONE_CHECKED  # the function last checked to take the put-only path
         self._hooked = HookLists(self._hooks)
         self._reset_runtime(first_id=1)
         lifecycle.track(self)
