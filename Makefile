@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make test    run the whole test suite (creates $(VENV) on first use)"
 	@echo "make stress  the whole suite at the full figures of docs/reliability.md (slow)"
-	@echo "make lint    ruff and mypy --strict"
+	@echo "make lint    ruff, mypy --strict and the import contracts (import-linter)"
 	@echo "make docs    build the documentation site into site/ (mkdocs build --strict)"
 	@echo "make demo    the example apps under real servers, with a live summary"
 	@echo "make bench   benchmarks against peers; writes the table and docs/benchmarks.png"
@@ -36,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check tasq tests benchmarks example_projects
 	$(BIN)/ruff format --check tasq
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix tasq tests benchmarks example_projects

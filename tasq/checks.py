@@ -6,6 +6,7 @@ Shared by the engine, ``@background`` and the scale-out backends.
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,20 +15,17 @@ from .task import RetryDelay, TaskOptions
 __all__ = [
     "MAX_PRIORITY",
     "MIN_PRIORITY",
-    "NO_PRIORITY",
     "check_bool",
     "check_callback",
     "check_int",
     "check_retry_delay",
     "check_schedule",
     "check_seconds",
+    "remaining",
     "seconds",
 ]
 
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
-# Compared by identity: the default and a literal 0 are the same cached int object, while
-# 0.0 and False are not, so those go on to the checks (and are refused).
-NO_PRIORITY = 0
 
 
 def seconds(delay: float | timedelta) -> float:
@@ -44,10 +42,11 @@ def seconds(delay: float | timedelta) -> float:
 
 
 def check_schedule(
-    delay: float | timedelta | datetime | None, priority: int, options: TaskOptions | None
+    delay: float | timedelta | datetime | None, priority: int | None, options: TaskOptions | None
 ) -> tuple[float, int]:
-    if options is not None and priority is NO_PRIORITY:
-        priority = options.priority
+    """(seconds until due, priority); a priority not given (None) is the task's own, else 0."""
+    if priority is None:
+        priority = 0 if options is None else options.priority
     if type(priority) is not int:
         raise TypeError(f"priority must be an int, not {type(priority).__name__}")
     if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
@@ -98,3 +97,8 @@ def check_callback(name: str, value: object) -> Any:
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be callable or None, not {type(value).__name__}")
     return value
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left until a ``time.monotonic()`` deadline (never below 0); None: no deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())

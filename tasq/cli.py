@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = engine_class(args.backend)
     except (ImportError, ValueError) as error:
         parser.error(str(error))
-    if not issubclass(engine, BrokerEngine):
+    if engine.runs_tasks_in_process or not issubclass(engine, BrokerEngine):
         parser.error(f"backend {args.backend!r} runs in the app's own process: it has no workers to start")
     options = WorkerOptions(
         modules=tuple(args.modules),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
     from .engine import TasQ
 
 __all__ = ["Background", "BackgroundCall", "BackgroundFunction", "background"]
+
+# Where enqueue_on_commit finds Django's transaction.on_commit: the Django integration, which
+# core does not import (it would import Django).
+_DJANGO_DB = "tasq.contrib.django.db"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,7 +49,7 @@ class BackgroundFunction(Generic[P, R]):
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
         """Run this call in the background; returns its task id."""
-        return self._engine().enqueue_call(self.fn, args, kwargs, self.options)
+        return self._engine()._enqueue_call(self.fn, args, kwargs, self.options)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
         """``enqueue`` for async code: waiting for room in a full queue does not block the loop."""
@@ -61,9 +66,7 @@ class BackgroundFunction(Generic[P, R]):
     ) -> int:
         """``enqueue`` with a delay, a priority or a wait bound for this one call."""
         call = BackgroundCall(self.fn, tuple(args), dict(kwargs or {}), self.options)
-        return self._engine().enqueue(
-            call, delay=delay, priority=self.options.priority if priority is None else priority, timeout=timeout
-        )
+        return self._engine().enqueue(call, delay=delay, priority=priority, timeout=timeout)
 
     def enqueue_on_commit(
         self,
@@ -84,11 +87,11 @@ class BackgroundFunction(Generic[P, R]):
             raise TypeError(f"args must be a tuple of the call's arguments, not {type(args).__name__}")
         if kwargs is not None and not isinstance(kwargs, dict):
             raise TypeError(f"kwargs must be a dict of the call's keyword arguments, not {type(kwargs).__name__}")
-        check_schedule(delay, self.options.priority if priority is None else priority, None)
-        from .contrib.django.db import on_commit  # Django only when asked for
-
+        check_schedule(delay, priority, self.options)
         enqueue = functools.partial(self.enqueue_with, tuple(args), dict(kwargs or {}), delay=delay, priority=priority)
-        on_commit(enqueue, using)
+        # Django only when asked for: its integration's on_commit, found by name.
+        django_db: Any = importlib.import_module(_DJANGO_DB)
+        django_db.on_commit(enqueue, using)
 
     def _engine(self) -> TasQ:
         return self.engine if self.engine is not None else current_engine()

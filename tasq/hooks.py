@@ -1,11 +1,39 @@
+"""Lifecycle hooks, and what every engine does around them: the guarded calls and the log lines.
+
+The thread engine and a broker's executor both report an outcome through these, so that a
+task's failure, cancellation or retry reads the same in the log whichever engine ran it.
+"""
+
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .exceptions import RetryTask
 
-__all__ = ["Hooks"]
+__all__ = [
+    "CANCELLED",
+    "DONE",
+    "FAILED",
+    "HOOK_NAMES",
+    "RETRIED",
+    "HookLists",
+    "Hooks",
+    "call_guarded",
+    "callback_raised",
+    "describe",
+    "hook_raised",
+    "log_cancelled",
+    "log_failed",
+    "log_retry",
+    "overridden",
+]
+
+logger = logging.getLogger("tasq")
+
+# The indices of an engine's outcome counts: [done, failed, retried, cancelled].
+DONE, FAILED, RETRIED, CANCELLED = range(4)
 
 T = TypeVar("T")
 
@@ -53,3 +81,86 @@ HOOK_NAMES = tuple(name for name, value in vars(Hooks).items() if callable(value
 
 def overridden(hooks: Hooks, name: str) -> bool:
     return getattr(type(hooks), name) is not getattr(Hooks, name)
+
+
+class HookLists:
+    """Per lifecycle point, the bound hook methods that the added Hooks subclasses override."""
+
+    __slots__ = HOOK_NAMES
+
+    def __init__(self, hooks: list[Hooks]) -> None:
+        for name in HOOK_NAMES:
+            setattr(self, name, tuple(getattr(h, name) for h in hooks if overridden(h, name)))
+
+    after_enqueue: tuple[Callable[[int], object], ...]
+    before_task: tuple[Callable[[int, int], object], ...]
+    around_task: tuple[Callable[[int, Callable[[], object]], object], ...]
+    around_coroutine: tuple[Callable[[int, Awaitable[object]], Awaitable[object]], ...]
+    after_retry: tuple[Callable[[int, RetryTask], object], ...]
+    after_done: tuple[Callable[[int, object], object], ...]
+    after_failed: tuple[Callable[[int, BaseException], object], ...]
+    worker_started: tuple[Callable[[], object], ...]
+    worker_stopped: tuple[Callable[[], object], ...]
+
+    def __getitem__(self, name: str) -> tuple[Callable[..., Any], ...]:
+        """``hooks["before_task"]``: the same list by its name."""
+        if name not in HOOK_NAMES:
+            raise KeyError(name)
+        found: tuple[Callable[..., Any], ...] = getattr(self, name)
+        return found
+
+
+def call_guarded(hook: Callable[..., object], *args: Any) -> None:
+    """Call a hook; what it raises is logged and goes no further (a hook never ends a worker)."""
+    try:
+        hook(*args)
+    except BaseException as error:  # noqa: BLE001 - a hook never ends a worker
+        hook_raised(hook, args[0] if args else None, error)
+
+
+def hook_raised(hook: Callable[..., object], task_id: int | None, error: BaseException) -> None:
+    logger.error("hook %s raised for task %s", describe(hook), task_id, exc_info=error, extra={"task_id": task_id})
+
+
+def callback_raised(which: str, task_id: int, error: BaseException) -> None:
+    logger.error("%s callback raised for task %d", which, task_id, exc_info=error, extra={"task_id": task_id})
+
+
+def log_failed(task_id: int, what: str, error: BaseException) -> None:
+    logger.error(
+        "task %d (%s) failed: %s: %s",
+        task_id,
+        what,
+        type(error).__name__,
+        error,
+        exc_info=error,
+        extra={"task_id": task_id},
+    )
+
+
+def log_cancelled(task_id: int, error: BaseException) -> None:
+    logger.warning("task %d cancelled: %s", task_id, error, extra={"task_id": task_id})
+
+
+def log_retry(task_id: int, attempt: int, max_retry: int, delay: float, error: RetryTask) -> None:
+    logger.warning(
+        "task %d asked for a retry (attempt %d of %d), next attempt in %.3fs: %s",
+        task_id,
+        attempt,
+        max_retry,
+        delay,
+        error,
+        extra={"task_id": task_id, "attempt": attempt},
+    )
+
+
+def describe(fn: object) -> str:
+    """A task's or a hook's name for the log: its ``name=``, else ``module.qualname``."""
+    options = getattr(getattr(fn, "__self__", None), "tasq_options", None)  # BackgroundCall.do
+    name = getattr(options, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    target = getattr(fn, "func", fn)  # functools.partial
+    qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
+    module = getattr(target, "__module__", None)
+    return f"{module}.{qualname}" if module else str(qualname)

@@ -56,14 +56,14 @@ def _close_all_at_exit() -> None:
     with _lock:
         engines = list(_open.values())
     for engine in engines:
-        engine.close_at_exit()
+        engine._close_at_exit()
 
 
 def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.Lock()  # another thread may have held it at fork()
     for engine in list(_open.values()):
-        engine.after_fork_in_child()
+        engine._after_fork_in_child()
 
 
 # Worker threads are daemons, so exit does not wait for them before atexit runs: a

@@ -1,10 +1,36 @@
+"""Retries: the decision every engine takes when an attempt raises ``RetryTask``, and backoff."""
+
 from __future__ import annotations
 
 import math
 import random
 from dataclasses import dataclass
 
-__all__ = ["Backoff", "backoff"]
+from .checks import seconds
+from .exceptions import MaxRetryExceeded, RetryTask
+from .task import RetryDelay
+
+__all__ = ["Backoff", "backoff", "next_attempt"]
+
+
+def next_attempt(
+    task_id: int, attempt: int, max_retry: int, error: RetryTask, delay: RetryDelay
+) -> tuple[BaseException | None, float]:
+    """(None, seconds until the next attempt) when attempt ``attempt`` may be followed by
+    another, else (the error the task fails with, 0.0): ``MaxRetryExceeded`` when it was
+    the last, or what a broken ``retry_delay`` raised. ``error.delay`` wins over ``delay``,
+    the engine's or the task's ``retry_delay`` (seconds, or a callable attempt -> seconds).
+    """
+    if attempt >= max_retry:
+        failure = MaxRetryExceeded(f"task {task_id} asked for a retry on each of its {max_retry} attempts")
+        failure.__cause__ = error
+        return failure, 0.0
+    if error.delay is not None:
+        return None, error.delay
+    try:
+        return None, seconds(delay(attempt)) if callable(delay) else float(delay)
+    except Exception as bad_delay:  # noqa: BLE001 - a broken retry_delay fails the task
+        return bad_delay, 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["BackgroundCall", "Stats", "Task", "TaskOptions", "TaskResult", "TaskStatus"]
+__all__ = ["BackgroundCall", "Stats", "Task", "TaskOptions", "TaskResult", "TaskStatus", "utc"]
 
 
 @runtime_checkable
@@ -93,3 +93,8 @@ class BackgroundCall:
     def __repr__(self) -> str:
         arguments = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"<BackgroundCall {self.tasq_options.name}({', '.join(arguments)})>"
+
+
+def utc(timestamp: float) -> datetime:
+    """A ``time.time()`` stamp as the aware datetime a TaskResult holds."""
+    return datetime.fromtimestamp(timestamp, UTC)

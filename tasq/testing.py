@@ -26,20 +26,20 @@ def eager(*engines: TasQ, propagate: bool = False) -> Iterator[None]:
         if not isinstance(engine, TasQ):
             raise TypeError(f"eager() takes TasQ engines, not {type(engine).__name__}")
     targets = list(engines) if engines else lifecycle.open_engines()
-    before = [(engine, engine.eager, engine.eager_propagate) for engine in targets]
+    before = [(engine, engine.eager, engine._eager_propagate) for engine in targets]
     if not engines:
         lifecycle.push_eager(propagate)
     try:
         for engine in targets:
             engine.eager = True
-            engine.eager_propagate = propagate
+            engine._eager_propagate = propagate
         yield
     finally:
         if not engines:
             lifecycle.pop_eager()
         for engine, was_eager, was_propagating in before:
             engine.eager = was_eager
-            engine.eager_propagate = was_propagating
+            engine._eager_propagate = was_propagating
 
 
 @dataclass

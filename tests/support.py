@@ -7,6 +7,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import NoReturn
 
+from tasq import TasQ
+
+# What the make_engine fixture is: TasQ's own options in, an engine closed after the test.
+Make = Callable[..., TasQ]
+
 
 def raising(error: BaseException) -> Callable[[], NoReturn]:
     """A task that raises ``error`` (a new copy of it each time, as a real task would)."""

@@ -4,6 +4,7 @@ yields every row with finite, positive figures. Never a check of speed."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 
 import pytest
@@ -20,6 +21,10 @@ pytestmark = pytest.mark.timeout(60)
 def test_each_benchmark_module_imports_and_has_run(name: str) -> None:
     module = importlib.import_module(f"benchmarks.bench_{name}")
     assert callable(module.run)
+    signature = inspect.signature(module.run)
+    assert next(iter(signature.parameters)) == "quick"
+    signature.bind(True)  # python -m benchmarks calls run(quick): nothing else is required
+    assert (module.__doc__ or "").strip(), "the first paragraph of its docstring heads its tables"
 
 
 def test_engine_benchmark_yields_every_row() -> None:

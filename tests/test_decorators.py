@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 import tasq
 from tasq import BackgroundCall, RetryTask, TaskStatus, TasQ, background, use_engine
 from tasq.context import register_resolver
-from tests.support import Recorder
+from tests.support import Make, Recorder
 
 pytestmark = pytest.mark.timeout(20)
 
-Make = Callable[..., TasQ]
 
 
 @background
@@ -268,3 +267,28 @@ def test_fallback_resolvers_are_asked_after_the_others(make_engine: Make) -> Non
         context._resolvers.remove(guess)
         context._fallbacks.remove(guess)
         context._resolvers.remove(exact)
+
+
+def test_an_explicit_priority_zero_wins_over_the_decorators(make_engine: Make) -> None:
+    order: list[str] = []
+    started, release = threading.Event(), threading.Event()
+    engine = make_engine(workers=1)
+    engine.start()
+    engine.enqueue(lambda: (started.set(), release.wait(5)))
+    assert started.wait(5)
+
+    @engine.background(priority=5)
+    def decorated(label: str) -> None:
+        order.append(label)
+
+    @engine.background(priority=1)
+    def middle() -> None:
+        order.append("middle")
+
+    decorated.enqueue_with(("explicit 0 by enqueue_with",), priority=0)
+    engine.enqueue(decorated.task("explicit 0 by enqueue"), priority=0)
+    middle.enqueue()
+    decorated.enqueue("not given: the decorator's 5")
+    release.set()
+    assert engine.join(5)
+    assert order == ["not given: the decorator's 5", "middle", "explicit 0 by enqueue_with", "explicit 0 by enqueue"]

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,11 +20,10 @@ from tasq import (
     TasQ,
     TasQClosed,
 )
-from tests.support import Gate, Recorder, raising
+from tests.support import Gate, Make, Recorder, raising
 
 pytestmark = pytest.mark.timeout(20)
 
-Make = Callable[..., TasQ]
 
 
 def test_defaults_follow_the_seed() -> None:
@@ -332,12 +330,19 @@ def test_callbacks_settable_before_start_only(make_engine: Make) -> None:
     engine.on_done = rec.on_done
     engine.on_failed = rec.on_failed
     engine.start()
-    with pytest.raises(RuntimeError):
-        engine.on_done = rec.on_done
-    engine.enqueue(lambda: None)
-    engine.enqueue(lambda: 1 / 0)
+    other = Recorder()
+    with pytest.raises(RuntimeError, match="on_done can only be set before the engine starts"):
+        engine.on_done = other.on_done
+    with pytest.raises(RuntimeError, match="on_failed can only be set before the engine starts"):
+        engine.on_failed = other.on_failed
+    assert engine.on_done == rec.on_done and engine.on_failed == rec.on_failed  # unchanged
+    ok = engine.enqueue(lambda: None)
+    bad = engine.enqueue(lambda: 1 / 0)
     assert rec.wait(2)
-    with pytest.raises(TypeError):
+    assert rec.done == {ok: 1}
+    assert isinstance(rec.error(bad), ZeroDivisionError)
+    assert other.finished == 0  # the callbacks refused after start() were never called
+    with pytest.raises(TypeError, match="on_done must be callable or None, not str"):
         TasQ(on_done="nope")  # type: ignore[arg-type]
 
 
@@ -355,7 +360,11 @@ def test_bounded_queue_raise(make_engine: Make) -> None:
     assert engine.stats().enqueued == before
     gate.open()
     assert engine.join(5)
-    engine.enqueue(lambda: None)  # room again
+    assert engine.stats().done == 3
+    again = engine.enqueue(lambda: None)  # room again
+    assert again == before + 1
+    assert engine.join(5)
+    assert engine.stats().done == 4
 
 
 def test_aenqueue_waits_for_room_without_blocking_the_loop(make_engine: Make) -> None:
@@ -476,3 +485,17 @@ def test_enqueue_shows_its_documented_signature_and_refuses_unknown_options(make
     with pytest.raises(TypeError, match=r"enqueue\(\) got an unexpected keyword argument 'dealy'"):
         engine.enqueue(lambda: None, dealy=3)  # type: ignore[call-arg]
     assert engine.stats().enqueued == 0
+
+
+def test_the_constructor_shows_and_documents_its_parameters() -> None:
+    import inspect
+
+    parameters = inspect.signature(TasQ).parameters
+    expected = ["workers", "max_retry", "retry_delay", "queue_size", "on_full", "on_done", "on_failed", "results"]
+    assert list(parameters)[: len(expected) + 1] == [*expected, "name"]
+    assert {"eager", "autostart", "shutdown_timeout", "backend", "broker_url"} <= set(parameters)
+    assert parameters["workers"].default == 10
+    assert parameters["backend"].default == "thread"
+    doc = inspect.getdoc(TasQ) or ""
+    undocumented = [name for name in parameters if f"``{name}``" not in doc]
+    assert undocumented == []

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKENDS", "engine_class"]
 
-# name -> "module:EngineClass", each a subclass of TasQ; "thread" is TasQ itself.
+# name -> "module:EngineClass", each a subclass of TasQ; "thread" is core's tasq.thread.ThreadEngine.
 # A distributed backend subclasses tasq.backends.base.BrokerEngine (see its docstring).
 BACKENDS: dict[str, str] = {
     "dramatiq": "tasq.backends.dramatiq:DramatiqEngine",
@@ -22,9 +22,9 @@ def engine_class(name: str) -> type[TasQ]:
     if not isinstance(name, str):
         raise TypeError(f"backend must be a str, not {type(name).__name__}")
     if name == "thread":
-        from ..engine import TasQ
+        from ..thread import ThreadEngine
 
-        return TasQ
+        return ThreadEngine
     try:
         path = BACKENDS[name]
     except KeyError:

@@ -2,7 +2,7 @@
 
 Each ``@background`` function is a Dramatiq actor named by its full ``module.qualname``;
 every message carries TasQ's header (id, attempt, max_retry, ...) among its options. One
-middleware, ``TasQMiddleware``, does TasQ's part in the worker: it begins each attempt,
+middleware, ``ExecutorMiddleware``, does TasQ's part in the worker: it begins each attempt,
 settles it (``RetryTask`` becomes a delayed re-enqueue; any other error fails the message
 at once, to Dramatiq's dead-letter queue) and reports it through the engine's hooks and
 callbacks. Dramatiq's own ``Retries`` (20 retries of any error) and ``TimeLimit`` (10
@@ -39,7 +39,7 @@ from .ledger import Ledger, LocalLedger, NullLedger, RedisLedger
 from .payload import HEADER, TaskMessage
 from .worker import load_app
 
-__all__ = ["DramatiqEngine", "TasQMiddleware", "boot_worker"]
+__all__ = ["DramatiqEngine", "ExecutorMiddleware", "boot_worker"]
 
 logger = logging.getLogger("tasq")
 
@@ -60,7 +60,7 @@ class DramatiqEngine(BrokerEngine):
     backend_name: ClassVar[str] = "dramatiq"
 
     _broker: dramatiq.Broker | None = None
-    _middleware: TasQMiddleware | None = None
+    _middleware: ExecutorMiddleware | None = None
     _worker: dramatiq.Worker | None = None
 
     @property
@@ -145,7 +145,7 @@ class DramatiqEngine(BrokerEngine):
         return int(main(make_argument_parser().parse_args(argv)))  # type: ignore[no-untyped-call]
 
 
-class TasQMiddleware(Middleware):
+class ExecutorMiddleware(Middleware):
     """TasQ's part of every message a Dramatiq worker handles: one attempt, one outcome."""
 
     def __init__(
@@ -261,9 +261,9 @@ def make_broker(
     local: LocalLedger,
     resolve: Callable[[str], BrokerEngine],
     served: Callable[[], list[BrokerEngine]],
-) -> tuple[dramatiq.Broker, TasQMiddleware]:
+) -> tuple[dramatiq.Broker, ExecutorMiddleware]:
     """The Dramatiq broker for ``url``, with TasQ's middleware and the ledger that goes with it."""
-    middleware = TasQMiddleware(resolve, served, local)
+    middleware = ExecutorMiddleware(resolve, served, local)
     scheme = urlsplit(url).scheme
     broker: dramatiq.Broker
     if scheme == _STUB:

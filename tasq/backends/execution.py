@@ -12,17 +12,29 @@ import asyncio
 import functools
 import inspect
 import logging
-import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..context import use_engine
-from ..exceptions import MaxRetryExceeded, RetryTask, TaskCancelled
-from ..hooks import HOOK_NAMES, Hooks, overridden
-from ..task import TaskOptions, TaskStatus
+from ..exceptions import RetryTask, TaskCancelled
+from ..hooks import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    RETRIED,
+    HookLists,
+    Hooks,
+    call_guarded,
+    callback_raised,
+    log_cancelled,
+    log_failed,
+    log_retry,
+)
+from ..retry import next_attempt
+from ..task import RetryDelay, TaskOptions, TaskStatus
 from .ledger import Ledger
 from .payload import TaskMessage
 
@@ -33,7 +45,8 @@ __all__ = ["Attempt", "Executor", "call_hook"]
 
 logger = logging.getLogger("tasq")
 
-_DONE, _FAILED, _RETRIED, _CANCELLED = range(4)
+# A hook's call, guarded: what it raises is logged and never ends a worker.
+call_hook = call_guarded
 
 
 class Attempt:
@@ -55,7 +68,7 @@ class Executor:
     def __init__(self, engine: BrokerEngine) -> None:
         self.engine = engine
         self.hook_objects: list[Hooks] = []
-        self.hooks: dict[str, list[Callable[..., Any]]] = {name: [] for name in HOOK_NAMES}
+        self.hooks = HookLists([])  # the same lists the thread engine calls
         self.counts = [0, 0, 0, 0]
         self.running: dict[int, Attempt] = {}
         # Only for workers in the engine's own process (an in-memory broker): when each task
@@ -67,7 +80,7 @@ class Executor:
 
     def set_hooks(self, hooks: list[Hooks]) -> None:
         self.hook_objects = hooks
-        self.hooks = {name: [getattr(h, name) for h in hooks if overridden(h, name)] for name in HOOK_NAMES}
+        self.hooks = HookLists(hooks)
 
     def fresh(self) -> Executor:
         """The executor of a forked child: the same hooks, nothing counted or running."""
@@ -98,7 +111,7 @@ class Executor:
         with self._lock:
             self.not_before.pop(message.id, None)
             self.running[message.id] = attempt
-        for hook in self.hooks["before_task"]:
+        for hook in self.hooks.before_task:
             call_hook(hook, message.id, message.attempt)
         return attempt
 
@@ -106,14 +119,15 @@ class Executor:
         """Call the task inside the engine's ``around_task`` hooks; its error propagates."""
         task_id = attempt.message.id
         call: Callable[[], object] = functools.partial(fn, *args, **kwargs)
-        for wrap in reversed(self.hooks["around_task"]):
+        for wrap in reversed(self.hooks.around_task):
             call = functools.partial(wrap, task_id, call)
         with use_engine(self.engine):  # tasks that enqueue more tasks send them through this engine
             value = call()
             if inspect.isawaitable(value):
-                for wrap in self.hooks["around_coroutine"]:
-                    value = wrap(task_id, value)
-                value = asyncio.run(_awaited(value))
+                awaitable: Awaitable[object] = value
+                for wrap_coroutine in self.hooks.around_coroutine:
+                    awaitable = wrap_coroutine(task_id, awaitable)
+                value = asyncio.run(_awaited(awaitable))
         attempt.value = value
 
     def settle(self, attempt: Attempt, error: BaseException | None) -> float | None:
@@ -138,19 +152,10 @@ class Executor:
     def _next_attempt(self, attempt: Attempt, error: RetryTask) -> tuple[BaseException | None, float]:
         """(None, delay) when another attempt follows, else (the error the task fails with, 0)."""
         message = attempt.message
-        if message.attempt >= message.max_retry:
-            failure = MaxRetryExceeded(
-                f"task {message.id} asked for a retry on each of its {message.max_retry} attempts"
-            )
-            failure.__cause__ = error
-            return failure, 0.0
-        try:
-            delay = self._retry_delay(attempt, error)
-        except Exception as bad_delay:  # noqa: BLE001 - a broken retry_delay fails the task
-            return bad_delay, 0.0
-        if self.closing and delay > 0:
+        failure, delay = next_attempt(message.id, message.attempt, message.max_retry, error, self._retry_delay(attempt))
+        if failure is None and self.closing and delay > 0:
             return TaskCancelled(f"engine {self.engine.name!r} closed before it ran"), 0.0
-        return None, delay
+        return failure, delay
 
     def _retrying(self, attempt: Attempt, error: RetryTask, delay: float) -> None:
         message = attempt.message
@@ -158,42 +163,52 @@ class Executor:
             with self._lock:
                 self.not_before[message.id] = time.monotonic() + delay
         attempt.ledger.retrying(message)
-        self._count(_RETRIED)
-        logger.warning(
-            "task %d asked for a retry (attempt %d of %d), next attempt in %.3fs: %s",
-            message.id,
-            message.attempt,
-            message.max_retry,
-            delay,
-            error,
-            extra={"task_id": message.id, "attempt": message.attempt},
-        )
-        for hook in self.hooks["after_retry"]:
+        self._count(RETRIED)
+        log_retry(message.id, message.attempt, message.max_retry, delay, error)
+        for hook in self.hooks.after_retry:
             call_hook(hook, message.id, error)
 
-    def _retry_delay(self, attempt: Attempt, error: RetryTask) -> float:
-        if error.delay is not None:
-            return error.delay
+    def _retry_delay(self, attempt: Attempt) -> RetryDelay:
+        """The message's own, else the task's, else the engine's ``retry_delay``."""
         if attempt.message.retry_delay is not None:
-            return float(attempt.message.retry_delay)
+            return attempt.message.retry_delay
         options = attempt.options
-        delay = self.engine.retry_delay if options is None or options.retry_delay is None else options.retry_delay
-        return _seconds(delay(attempt.message.attempt)) if callable(delay) else float(delay)
+        return self.engine.retry_delay if options is None or options.retry_delay is None else options.retry_delay
+
+    def run_here(
+        self, ledger: Ledger, message: TaskMessage, fn: Callable[..., object], options: TaskOptions, propagate: bool
+    ) -> None:
+        """Every attempt of one task, in this thread and at once (eager mode skips delays);
+        with ``propagate`` the error it failed with is raised again once it was reported."""
+        while True:
+            attempt = self.begin(ledger, message, options)
+            if attempt is None:
+                return
+            error: BaseException | None = None
+            try:
+                self.run(attempt, fn, message.args, message.kwargs)
+            except BaseException as raised:  # noqa: BLE001 - a task's exception is its outcome
+                error = raised
+            if self.settle(attempt, error) is None:
+                if attempt.failure is not None and propagate:
+                    raise attempt.failure
+                return
+            message = replace(message, attempt=message.attempt + 1)
 
     # -- outcomes -----------------------------------------------------------------------
 
     def done(self, ledger: Ledger, message: TaskMessage, value: object) -> None:
         if not _recorded(ledger, message, TaskStatus.DONE, value, None):
             return
-        for hook in self.hooks["after_done"]:
+        for hook in self.hooks.after_done:
             call_hook(hook, message.id, value)
         on_done = self.engine.on_done
         if on_done is not None:
             try:
                 on_done(message.id)
             except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-                _callback_raised("on_done", message.id, error)
-        self._count(_DONE)
+                callback_raised("on_done", message.id, error)
+        self._count(DONE)
 
     def fail(self, ledger: Ledger, message: TaskMessage, error: BaseException) -> None:
         with self._lock:
@@ -201,28 +216,20 @@ class Executor:
             self.not_before.pop(message.id, None)
         if not _recorded(ledger, message, TaskStatus.FAILED, None, error):
             return
-        for hook in self.hooks["after_failed"]:
+        for hook in self.hooks.after_failed:
             call_hook(hook, message.id, error)
         on_failed = self.engine.on_failed
         if on_failed is not None:
             try:
                 on_failed(message.id, error)
             except BaseException as callback_error:  # noqa: BLE001 - a callback never ends a worker
-                _callback_raised("on_failed", message.id, callback_error)
+                callback_raised("on_failed", message.id, callback_error)
         if isinstance(error, TaskCancelled):
-            logger.warning("task %d cancelled: %s", message.id, error, extra={"task_id": message.id})
-            self._count(_CANCELLED)
+            log_cancelled(message.id, error)
+            self._count(CANCELLED)
         else:
-            logger.error(
-                "task %d (%s) failed: %s: %s",
-                message.id,
-                message.name,
-                type(error).__name__,
-                error,
-                exc_info=error,
-                extra={"task_id": message.id},
-            )
-        self._count(_FAILED)
+            log_failed(message.id, message.name, error)
+        self._count(FAILED)
 
     def _count(self, slot: int) -> None:
         with self._lock:
@@ -239,11 +246,11 @@ class Executor:
     # -- worker threads -----------------------------------------------------------------
 
     def thread_started(self) -> None:
-        for hook in self.hooks["worker_started"]:
+        for hook in self.hooks.worker_started:
             call_hook(hook)
 
     def thread_stopped(self) -> None:
-        for hook in self.hooks["worker_stopped"]:
+        for hook in self.hooks.worker_stopped:
             call_hook(hook)
 
 
@@ -259,27 +266,5 @@ def _recorded(
         return True
 
 
-def _seconds(value: object) -> float:
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"retry_delay must give seconds, not {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"retry_delay must give a finite number of seconds >= 0, not {value!r}")
-    return float(value)
-
-
 async def _awaited(awaitable: Awaitable[object]) -> object:
     return await awaitable
-
-
-def call_hook(hook: Callable[..., object], *args: object) -> None:
-    try:
-        hook(*args)
-    except BaseException as error:  # a hook never ends a worker
-        task_id = args[0] if args else None
-        logger.error("hook %r raised for task %s", hook, task_id, exc_info=error, extra={"task_id": task_id})
-
-
-def _callback_raised(which: str, task_id: int, error: BaseException) -> None:
-    logger.error("%s callback raised for task %d", which, task_id, exc_info=error, extra={"task_id": task_id})

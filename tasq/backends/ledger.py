@@ -22,8 +22,7 @@ from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from ..exceptions import TasQError
-from ..results import utc
-from ..task import TaskResult, TaskStatus
+from ..task import TaskResult, TaskStatus, utc
 from .ids import snowflake
 from .payload import TaskMessage
 

@@ -1,26 +1,19 @@
-"""What crosses the wire: a task's name, its JSON arguments and TasQ's header.
+"""What crosses the wire: one attempt of a task as a message, and TasQ's header in it.
 
-A broker runs a task in another process, which finds the function by name and gets its
-arguments through JSON. Both are checked here, at ``enqueue``, so that a mistake is a
-``TypeError`` in the caller and never a message that fails on a worker.
+The name and argument rules a message obeys are core's (``tasq.payload``), re-exported here.
 """
 
 from __future__ import annotations
 
-import inspect
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..decorators import BackgroundCall, BackgroundFunction
-from ..task import TaskOptions
+# The rules a task obeys to leave the process are core's (a store shares them).
+from ..payload import check_json, resolve_call, resolve_submit, task_name
 
 __all__ = ["HEADER", "TaskMessage", "check_json", "resolve_call", "resolve_submit", "task_name"]
 
 HEADER = "tasq"  # the key of TasQ's header among a broker message's options
-
-_SCALARS = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,116 +67,3 @@ class TaskMessage:
             results=int(header.get("results", 0)),
             producer=str(header.get("producer", "")),
         )
-
-
-def resolve_call(task: object) -> tuple[Callable[..., object], tuple[Any, ...], dict[str, Any], TaskOptions]:
-    """The function, arguments and options of what ``enqueue`` was given."""
-    if isinstance(task, BackgroundCall):
-        return task.fn, task.args, task.kwargs, task.tasq_options
-    if isinstance(task, BackgroundFunction):
-        return task.fn, (), {}, task.options
-    if task is None:
-        raise TypeError("cannot enqueue None: pass a @background function's call, e.g. send_mail.task(to)")
-    raise TypeError(
-        f"cannot send {_describe(task)} to a worker: a broker runs @background functions by name, "
-        "so decorate the function with @background and enqueue fn.task(*args) (or call fn.enqueue(*args))"
-    )
-
-
-def resolve_submit(
-    fn: object, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Callable[..., object], tuple[Any, ...], dict[str, Any], TaskOptions]:
-    if isinstance(fn, BackgroundFunction):
-        return fn.fn, args, kwargs, fn.options
-    if not callable(fn):
-        raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
-    raise TypeError(
-        f"cannot send {_describe(fn)} to a worker: a broker runs @background functions by name, "
-        "so decorate it with @background"
-    )
-
-
-def task_name(fn: Callable[..., object], options: TaskOptions) -> str:
-    """The name a worker finds ``fn`` by: ``module.qualname``, or the ``name=`` it was given."""
-    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-        raise TypeError(f"{_describe(fn)} is a generator function: a task must return, not yield")
-    if inspect.ismethod(fn):
-        raise TypeError(
-            f"cannot send the bound method {_describe(fn)} to a worker: its instance does not travel; "
-            "use a module-level @background function"
-        )
-    module = getattr(fn, "__module__", None) or "?"
-    qualname = getattr(fn, "__qualname__", None) or repr(fn)
-    default = f"{module}.{qualname}"
-    name = options.name or default
-    if name != default:
-        return name  # given with name=: the worker finds it under that name
-    if module == "__main__":
-        why = "it is defined in __main__, which a worker process does not import"
-    elif "<lambda>" in qualname:
-        why = "a lambda has no name a worker can import"
-    elif "<locals>" in qualname:
-        why = "a nested function cannot be found by importing its module"
-    else:
-        return name
-    raise TypeError(
-        f"cannot send {default} to a worker: {why}. Define it at module level in an importable module, "
-        'or give it a unique name: @background(name="myapp.send_mail")'
-    )
-
-
-def check_json(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Refuse arguments that would not arrive as they left: JSON keeps only its own types."""
-    for index, value in enumerate(args):
-        _check_value(name, f"argument {index}", value, set())
-    for key, value in kwargs.items():
-        _check_value(name, f"argument {key!r}", value, set())
-
-
-def _check_value(name: str, path: str, value: object, seen: set[int]) -> None:
-    kind = type(value)
-    if kind in _SCALARS:
-        if kind is float and not math.isfinite(value):  # type: ignore[arg-type]
-            _refuse(name, path, f"{value!r} is not a JSON number")
-        return
-    if kind is list:
-        _enter(name, path, value, seen)
-        items: list[object] = value  # type: ignore[assignment]
-        for index, item in enumerate(items):
-            _check_value(name, f"{path}[{index}]", item, seen)
-        seen.discard(id(value))
-        return
-    if kind is dict:
-        _enter(name, path, value, seen)
-        mapping: dict[object, object] = value  # type: ignore[assignment]
-        for key, item in mapping.items():
-            if type(key) is not str:
-                _refuse(name, path, f"the key {key!r} would arrive as the str {str(key)!r}")
-            _check_value(name, f"{path}[{key!r}]", item, seen)
-        seen.discard(id(value))
-        return
-    if kind is tuple:
-        _refuse(name, path, "a tuple arrives as a list; pass a list")
-    for base, json_kind in ((str, "str"), (bool, "bool"), (int, "int"), (float, "float"), (dict, "dict")):
-        if isinstance(value, base):
-            _refuse(name, path, f"{kind.__name__} would arrive as a plain {json_kind}")
-    _refuse(name, path, f"{kind.__name__} is not a JSON type")
-
-
-def _enter(name: str, path: str, container: object, seen: set[int]) -> None:
-    if id(container) in seen:
-        _refuse(name, path, "it contains itself")
-    seen.add(id(container))
-
-
-def _refuse(name: str, path: str, why: str) -> None:
-    raise TypeError(
-        f"{name}: {path} cannot be sent to a worker: {why}. Arguments travel as JSON: "
-        "str, int, float, bool, None, and lists and dicts (with str keys) of those; nothing was sent"
-    )
-
-
-def _describe(obj: object) -> str:
-    name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
-    module = getattr(obj, "__module__", None)
-    return f"{module}.{name}" if module else str(name)

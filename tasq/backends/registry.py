@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ..decorators import BackgroundFunction
-from .payload import task_name
+from ..payload import task_name
 
 if TYPE_CHECKING:
     from .base import BrokerEngine

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -18,10 +17,11 @@ from flask.globals import _cv_app
 
 import tasq
 from tasq.context import register_resolver
-from tasq.contrib.gunicorn import drain_at_worker_exit
 from tasq.exceptions import RetryTask
+from tasq.options import SETTINGS, defaults, from_settings, vars_of
+from tasq.worker_exit import drain_at_worker_exit
 
-__all__ = ["TasQ", "task_done", "task_enqueued", "task_failed", "task_retried", "task_started"]
+__all__ = ["FlaskTasQ", "TasQ", "task_done", "task_enqueued", "task_failed", "task_retried", "task_started"]
 
 logger = logging.getLogger(__name__)
 _debugging = logger.isEnabledFor
@@ -36,25 +36,14 @@ task_retried = _signals.signal("tasq.task-retried")
 task_done = _signals.signal("tasq.task-done")
 task_failed = _signals.signal("tasq.task-failed")
 
-# app.config key -> default; each is the engine option of the same name, lower-cased.
-DEFAULTS: dict[str, object] = {
-    "TASQ_WORKERS": 10,
-    "TASQ_MAX_RETRY": 3,
-    "TASQ_RETRY_DELAY": 0.0,
-    "TASQ_QUEUE_SIZE": 0,
-    "TASQ_ON_FULL": "block",
-    "TASQ_RESULTS": 0,
-    "TASQ_EAGER": False,
-    "TASQ_SHUTDOWN_TIMEOUT": 25.0,
-    "TASQ_BACKEND": "thread",
-    "TASQ_BROKER_URL": None,
-    "TASQ_ON_DONE": None,
-    "TASQ_ON_FAILED": None,
-}
+# app.config key -> default: TASQ_<OPTION> for each engine option an app sets (TASQ_NAME's
+# default is the app's name).
+DEFAULTS: dict[str, object] = {f"TASQ_{name.upper()}": defaults()[name] for name in SETTINGS if name != "name"}
 
 
-class TasQ:
-    """The Flask extension: ``TasQ(app)``, or ``TasQ()`` then ``init_app(app)`` per app.
+class FlaskTasQ:
+    """The Flask extension, imported as ``tasq.contrib.flask.TasQ``: ``TasQ(app)``, or ``TasQ()``
+    then ``init_app(app)`` per app.
 
     Each app gets its own engine in ``app.extensions["tasq"]``; this object enqueues on the
     engine of the app in the current context, so one instance serves every app.
@@ -96,7 +85,7 @@ class TasQ:
         task: object,
         *,
         delay: float | timedelta | datetime | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         timeout: float | None = None,
     ) -> int:
         """``engine.enqueue()`` on the current app's engine: returns the task id."""
@@ -107,20 +96,19 @@ class TasQ:
         return self.engine.submit(fn, *args, **kwargs)
 
 
+# The name apps import it by; FlaskTasQ is the class's own name, distinct from the engine's.
+TasQ = FlaskTasQ
+
+
 def _make_engine(app: Flask) -> tasq.TasQ:
     config = app.config
-    known = [*DEFAULTS, "TASQ_NAME"]
+    known = [f"TASQ_{name.upper()}" for name in SETTINGS]
     unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in known)
     if unknown:
         raise ValueError(f"unknown TasQ setting(s) {unknown} in the config of app {app.name!r}; known: {known}")
-    options = {key[5:].lower(): config[key] for key in known}
-    try:
-        return tasq.TasQ(**options, autostart=True)
-    except (TypeError, ValueError) as error:
-        words = re.findall(r"\w+", str(error))
-        option = next((word for word in words if word in options), None)
-        key = f"TASQ_{option.upper()}" if option else "TASQ_*"
-        raise type(error)(f"app {app.name!r}, {key}: {error}") from None
+    values = {name: config[f"TASQ_{name.upper()}"] for name in SETTINGS}
+    options = from_settings(values, key=lambda name: f"app {app.name!r}, TASQ_{name.upper()}")
+    return tasq.TasQ(**{**vars_of(options), "autostart": True})
 
 
 class _FlaskHooks(tasq.Hooks):

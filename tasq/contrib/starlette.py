@@ -6,9 +6,9 @@ import inspect
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 import anyio.to_thread
 from starlette.requests import HTTPConnection
@@ -18,14 +18,11 @@ from ..context import register_resolver, reset_current_engine, set_current_engin
 from ..engine import TasQ
 from ..exceptions import TasQClosed, TasQError
 from ..hooks import Hooks
-from ..task import RetryDelay
+from ..options import OPTION_NAMES, defaults
 
 __all__ = ["TasQMiddleware", "get_engine", "tasq_lifespan"]
 
 logger = logging.getLogger("tasq")
-
-_UNSET: Any = object()  # an engine option not given: TasQ's own default applies
-_ENGINE_OPTIONS = frozenset(inspect.signature(TasQ.__init__).parameters) - {"self"}
 
 
 class TasQMiddleware:
@@ -37,8 +34,9 @@ class TasQMiddleware:
     the "tasq" logger is enabled for DEBUG as the engine starts).
     """
 
-    # TasQ's options, spelled out rather than **kwargs so that type checkers see them and
-    # ``app`` can be a keyword too (Starlette before 1.0 builds middleware with app=...).
+    # ``app`` can be a keyword too (Starlette before 1.0 builds middleware with app=...). The
+    # engine options are TasQ's own, declared once in tasq.options; the signature that
+    # inspect and help() show lists them (see below the class).
     def __init__(
         self,
         app: ASGIApp,
@@ -46,22 +44,12 @@ class TasQMiddleware:
         tasq: TasQ | None = None,
         hooks: Sequence[Hooks] = (),
         log_events: bool | None = None,
-        workers: int = _UNSET,
-        max_retry: int = _UNSET,
-        retry_delay: RetryDelay = _UNSET,
-        queue_size: int = _UNSET,
-        on_full: Literal["block", "raise"] = _UNSET,
-        on_done: Callable[[int], object] | None = _UNSET,
-        on_failed: Callable[[int, BaseException], object] | None = _UNSET,
-        results: int = _UNSET,
-        name: str = _UNSET,
-        eager: bool = _UNSET,
-        autostart: bool = _UNSET,
-        shutdown_timeout: float | None = _UNSET,
-        backend: str = _UNSET,
-        broker_url: str | None = _UNSET,
+        **options: Any,
     ) -> None:
-        given = {key: value for key, value in locals().items() if key in _ENGINE_OPTIONS and value is not _UNSET}
+        unknown = sorted(set(options) - set(OPTION_NAMES))
+        if unknown:
+            raise TypeError(f"TasQMiddleware() got an unexpected keyword argument {unknown[0]!r}")
+        given = options
         if tasq is not None and not isinstance(tasq, TasQ):
             raise TypeError(f"tasq must be a TasQ engine, not {type(tasq).__name__}")
         if tasq is not None and given:
@@ -193,6 +181,16 @@ async def _plain_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "lifespan.startup.complete"})
     await receive()
     await send({"type": "lifespan.shutdown.complete"})
+
+
+_own_parameters = list(inspect.signature(TasQMiddleware.__init__).parameters.values())[:-1]
+TasQMiddleware.__init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        *_own_parameters,
+        *(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in defaults().items()),
+    ],
+    return_annotation=None,
+)
 
 
 def get_engine(connection: HTTPConnection) -> TasQ:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,4 +193,3 @@ def contract(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness
         engine.close(timeout=10)
 
 
-Make = Callable[..., TasQ]

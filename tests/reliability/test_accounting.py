@@ -10,13 +10,12 @@ from collections.abc import Callable
 
 import pytest
 
-from tasq import MaxRetryExceeded, RetryTask, TasQ
+from tasq import MaxRetryExceeded, RetryTask
 from tests.conftest import scaled
-from tests.support import Recorder
+from tests.support import Make, Recorder
 
 pytestmark = pytest.mark.timeout(60)
 
-Make = Callable[..., TasQ]
 
 
 def test_no_loss_under_concurrent_producers(make_engine: Make) -> None:

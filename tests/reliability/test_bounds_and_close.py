@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
 from tasq import QueueFull, RetryTask, TaskCancelled, TasQ, TasQClosed
-from tests.support import Gate, Recorder
+from tests.support import Gate, Make, Recorder
 
 pytestmark = pytest.mark.timeout(30)
 
-Make = Callable[..., TasQ]
 
 
 def full_engine(make_engine: Make, gate: Gate, on_full: str) -> TasQ:
@@ -212,7 +210,7 @@ def test_shutdown_reports_running_tasks_once_even_when_called_again(make_engine:
     started = time.perf_counter()
     engine.shutdown("the app stopped")
     engine.shutdown("the app stopped")
-    engine.close_at_exit()  # what the interpreter's exit would call next
+    engine._close_at_exit()  # what the interpreter's exit would call next
     assert time.perf_counter() - started < 1
     release.set()  # the cut-short tasks end now: their outcome must not be reported again
     deadline = time.monotonic() + 5

@@ -9,18 +9,17 @@ import threading
 import time
 import tracemalloc
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 
-from tasq import RetryTask, TaskCancelled, TasQ, backoff
+from tasq import RetryTask, TaskCancelled, backoff
 from tests.conftest import scaled
-from tests.support import Recorder
+from tests.support import Make, Recorder
 
 pytestmark = pytest.mark.timeout(60)
 
-Make = Callable[..., TasQ]
 
 
 @pytest.fixture

@@ -11,12 +11,10 @@ import os
 import threading
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-
 from tasq import TasQ, lifecycle
-from tasq.contrib.gunicorn import drain_at_worker_exit
+from tasq.worker_exit import drain_at_worker_exit
 
-from .conf import engine_options, validate
+from .conf import engine_options
 from .hooks import DjangoHooks
 
 __all__ = ["get_engine"]
@@ -43,12 +41,7 @@ def _make_engine() -> TasQ:
     global _engine
     with _lock:
         if _engine is None or (_engine.closed and not _shut_down and not lifecycle.exiting()):
-            options = engine_options()
-            try:
-                engine = TasQ(**options, autostart=True)
-            except (TypeError, ValueError) as error:
-                validate()  # raises the same error, naming the key
-                raise ImproperlyConfigured(f"settings.TASQ: {error}") from error
+            engine = TasQ(**{**engine_options(), "autostart": True})  # engine_options() names a bad key
             engine.add_hooks(DjangoHooks(engine))
             drain_at_worker_exit(engine)
             _engine = engine

@@ -93,7 +93,7 @@ class TasQBackend(BaseTaskBackend):  # type: ignore[misc]  # Django ships no typ
     def _prepare(self, task: Any, args: Any, kwargs: Any) -> tuple[TasQ, Run, datetime | None]:
         self.validate_task(task)
         engine = get_engine()
-        if type(engine) is not TasQ:
+        if not engine.supports_any_callable:  # it enqueues a closure per task
             raise InvalidTaskBackend("TasQBackend needs settings.TASQ['BACKEND'] = 'thread' (see check tasq.E002)")
         result = TaskResult(
             task=task,

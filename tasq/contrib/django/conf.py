@@ -9,40 +9,25 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from tasq import TasQ
-from tasq.backends import engine_class
+from tasq.options import SETTINGS, defaults, from_settings, vars_of
 
 __all__ = ["DEFAULTS", "engine_options", "validate"]
 
-# settings.TASQ key -> default; each is the engine option of the same name, lower-cased.
-DEFAULTS: dict[str, object] = {
-    "WORKERS": 10,
-    "MAX_RETRY": 3,
-    "RETRY_DELAY": 0.0,
-    "QUEUE_SIZE": 0,
-    "ON_FULL": "block",
-    "ON_DONE": None,
-    "ON_FAILED": None,
-    "RESULTS": 0,
-    "NAME": "django",
-    "EAGER": False,
-    "SHUTDOWN_TIMEOUT": 25.0,
-    "BACKEND": "thread",
-    "BROKER_URL": None,
-}
+# settings.TASQ key -> default: "<OPTION>" for each engine option an app sets.
+DEFAULTS: dict[str, object] = {name.upper(): defaults()[name] for name in SETTINGS} | {"NAME": "django"}
 _CALLBACKS = ("ON_DONE", "ON_FAILED")  # a callable, or its dotted path
-_DISTRIBUTED = ("BACKEND", "BROKER_URL")  # checked together, by the backend's engine class
 
 
 def engine_options() -> dict[str, Any]:
-    """The options ``settings.TASQ`` gives the engine; ``ImproperlyConfigured`` names a bad key."""
+    """The options ``settings.TASQ`` gives the engine, each checked; ``ImproperlyConfigured``
+    names a bad key. No engine is made and no broker is reached."""
     configured = getattr(settings, "TASQ", {})
     if not isinstance(configured, Mapping):
         raise ImproperlyConfigured(f"settings.TASQ must be a dict, not {type(configured).__name__}")
     unknown = sorted(str(key) for key in configured if key not in DEFAULTS)
     if unknown:
         raise ImproperlyConfigured(f"settings.TASQ: unknown key(s) {unknown}; known: {list(DEFAULTS)}")
-    options: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     for key, default in DEFAULTS.items():
         value = configured.get(key, default)
         if key in _CALLBACKS and isinstance(value, str):
@@ -50,26 +35,14 @@ def engine_options() -> dict[str, Any]:
                 value = import_string(value)
             except ImportError as error:
                 raise ImproperlyConfigured(f"settings.TASQ[{key!r}]: {error}") from error
-        options[key.lower()] = value
-    return options
+        values[key.lower()] = value
+    try:
+        options = from_settings(values, key=lambda name: f"settings.TASQ[{name.upper()!r}]")
+    except (ImportError, TypeError, ValueError) as error:
+        raise ImproperlyConfigured(str(error)) from error
+    return vars_of(options)
 
 
 def validate() -> dict[str, Any]:
     """Check every value as the engine would, without making it: no thread, no broker connection."""
-    options = engine_options()
-    for key in DEFAULTS:
-        if key in _DISTRIBUTED:
-            continue
-        try:
-            # A throwaway engine starts no thread and holds nothing once closed.
-            TasQ(**{key.lower(): options[key.lower()]}).close()
-        except (TypeError, ValueError) as error:
-            raise ImproperlyConfigured(f"settings.TASQ[{key!r}]: {error}") from error
-    try:
-        if options["backend"] != "thread":
-            engine_class(options["backend"])
-        elif options["broker_url"] is not None:
-            raise ValueError("BROKER_URL needs a distributed BACKEND, e.g. 'dramatiq'")
-    except (ImportError, TypeError, ValueError) as error:
-        raise ImproperlyConfigured(f"settings.TASQ['BACKEND']: {error}") from error
-    return options
+    return engine_options()

@@ -129,9 +129,9 @@ class Run:
     def _send(self, signal: Any) -> None:
         for receiver, response in signal.send_robust(self.sender, task_result=self.result):
             if isinstance(response, Exception):
-                tid = self.task_id
-                extra = {"task_id": tid}
-                logger.error("signal receiver %r raised for task %d", receiver, tid, exc_info=response, extra=extra)
+                task_id = self.task_id
+                extra = {"task_id": task_id}
+                logger.error("signal receiver %r raised for task %d", receiver, task_id, exc_info=response, extra=extra)
 
 
 def _task_error(error: BaseException) -> Any:

@@ -158,7 +158,7 @@ def test_override_settings_closes_the_engine_and_the_next_use_makes_one_from_the
         ({"WORKER": 3}, "unknown key(s) ['WORKER']"),
         ({"ON_DONE": "tests.nowhere.callback"}, "settings.TASQ['ON_DONE']"),
         ({"BACKEND": "carrier-pigeon"}, "settings.TASQ['BACKEND']: unknown backend 'carrier-pigeon'"),
-        ({"BROKER_URL": "redis://127.0.0.1"}, "settings.TASQ['BACKEND']: BROKER_URL needs a distributed BACKEND"),
+        ({"BROKER_URL": "redis://127.0.0.1"}, "settings.TASQ['BROKER_URL']: broker_url needs a distributed backend"),
         ([("WORKERS", 1)], "settings.TASQ must be a dict"),
     ],
 )
@@ -183,7 +183,7 @@ def test_a_distributed_backend_with_the_django_tasks_backend_fails_the_check() -
     if not BACKENDS:
         pytest.skip("no distributed backend is registered in this tree")
     name = sorted(BACKENDS)[0]
-    with override_settings(TASQ={"BACKEND": name}):
+    with override_settings(TASQ={"BACKEND": name, "BROKER_URL": "redis://127.0.0.1:6379/0"}):
         assert [error.id for error in run_checks() if error.id.startswith("tasq.")] == ["tasq.E002"]
 
 

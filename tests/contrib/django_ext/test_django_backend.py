@@ -156,10 +156,12 @@ def test_retry_task_retries_under_max_retry_and_each_attempt_is_recorded(django_
 
 def test_priority_orders_waiting_tasks() -> None:
     gate = tasks.shared["gate"] = threading.Event()
+    started = tasks.shared["started"] = threading.Event()
     with override_settings(TASQ={"WORKERS": 1}):
         blocker = tasks.wait_for_gate.enqueue("first")
-        while blocker.status != TaskResultStatus.RUNNING:
-            time.sleep(0.002)
+        assert started.wait(10), "the first task never started"
+        blocker.refresh()
+        assert blocker.status == TaskResultStatus.RUNNING
         low = tasks.wait_for_gate.using(priority=-10).enqueue("low")
         high = tasks.wait_for_gate.using(priority=10).enqueue("high")
         gate.set()

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from datetime import UTC, datetime
 
-from .task import TaskResult, TaskStatus
+from ..task import TaskResult, TaskStatus, utc
 
-__all__ = ["ResultStore", "utc"]
+__all__ = ["ResultStore"]
 
 # (done, attempts, return_value, error, enqueued_at, started_at, finished_at). ``done`` is a
 # bool rather than a TaskStatus: a record of ints, floats and None is one the garbage
@@ -22,23 +21,44 @@ class ResultStore:
     no key. Start times of first attempts on the hot path are kept by the engine, one per
     worker; ``started_at`` holds the others. No lock: single dict and deque operations are
     atomic, and finished records are written once.
+
+    The worker's API: ``enqueued`` → ``started`` → ``finished``; the recording worker loop
+    says ``done_first`` for a plain first attempt that succeeded, and ``started_first`` when
+    it hands an attempt it timed itself to the general path.
     """
 
-    __slots__ = ("_attempts", "order", "records", "size", "started_at")
+    __slots__ = ("_attempts", "_order", "_records", "_size", "_started_at")
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self.records: dict[int, float | _Finished] = {}
-        self.started_at: dict[int, float] = {}
+        self._size = size
+        self._records: dict[int, float | _Finished] = {}
+        self._started_at: dict[int, float] = {}
         self._attempts: dict[int, int] = {}  # only past the first attempt
-        self.order: deque[int] = deque()
+        self._order: deque[int] = deque()
 
     def enqueued(self, task_id: int) -> None:
-        self.records[task_id] = time.time()
+        self._records[task_id] = time.time()
+
+    def started_first(self, task_id: int, started_at: float) -> None:
+        """A first attempt started at ``started_at`` (a worker loop took the time itself)."""
+        self._started_at[task_id] = started_at
+
+    def done_first(self, task_id: int, value: object, started_at: float) -> None:
+        """A plain first attempt succeeded: its record, over its ``enqueued_at`` key."""
+        finished = time.time()
+        records = self._records
+        records[task_id] = (True, 1, value, None, records.get(task_id, finished), started_at, finished)  # type: ignore[assignment]
+        order = self._order
+        order.append(task_id)
+        if len(order) > self._size:
+            try:
+                del records[order.popleft()]
+            except (IndexError, KeyError):  # another worker dropped the oldest first
+                pass
 
     def started(self, task_id: int, attempt: int) -> None:
         if attempt == 1:
-            self.started_at[task_id] = time.time()
+            self._started_at[task_id] = time.time()
         else:
             self._attempts[task_id] = attempt
 
@@ -46,27 +66,27 @@ class ResultStore:
         self, task_id: int, status: TaskStatus, attempts: int, value: object, error: BaseException | None
     ) -> None:
         now = time.time()
-        enqueued_at = self.records.get(task_id, now)
+        enqueued_at = self._records.get(task_id, now)
         if type(enqueued_at) is not float:  # finished twice: keep the first record
             return
-        started_at = self.started_at.pop(task_id, None)
+        started_at = self._started_at.pop(task_id, None)
         if attempts > 1:
             self._attempts.pop(task_id, None)
-        self.records[task_id] = (status is TaskStatus.DONE, attempts, value, error, enqueued_at, started_at, now)
+        self._records[task_id] = (status is TaskStatus.DONE, attempts, value, error, enqueued_at, started_at, now)
         self.keep(task_id)
 
     def keep(self, task_id: int) -> None:
         """Count a finished record, dropping the oldest beyond ``size``."""
-        order = self.order
+        order = self._order
         order.append(task_id)
-        if len(order) > self.size:
+        if len(order) > self._size:
             try:
-                del self.records[order.popleft()]
+                del self._records[order.popleft()]
             except (IndexError, KeyError):  # another worker dropped the oldest first
                 pass
 
     def get(self, task_id: int, running_since: float | None, running: bool) -> TaskResult | None:
-        record = self.records.get(task_id)
+        record = self._records.get(task_id)
         if record is None:
             return None
         if isinstance(record, tuple):
@@ -81,7 +101,7 @@ class ResultStore:
                 started_at=None if started_at is None else utc(started_at),
                 finished_at=utc(finished_at),
             )
-        started_at = self.started_at.get(task_id, running_since)
+        started_at = self._started_at.get(task_id, running_since)
         attempts = self._attempts.get(task_id, 0 if started_at is None else 1)
         return TaskResult(
             id=task_id,
@@ -96,12 +116,7 @@ class ResultStore:
 
     def pending(self) -> int:
         """Tasks recorded and not finished (for tests: nothing live is left behind)."""
-        return len(self.records) - len(self.order) + len(self.started_at)
+        return len(self._records) - len(self._order) + len(self._started_at)
 
     def __len__(self) -> int:
-        return len(self.order)
-
-
-def utc(timestamp: float) -> datetime:
-    """A ``time.time()`` stamp as the aware datetime a TaskResult holds."""
-    return datetime.fromtimestamp(timestamp, UTC)
+        return len(self._order)

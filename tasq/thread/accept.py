@@ -1,0 +1,160 @@
+"""Accepting a task: check it, give it an id, queue it (or schedule it), and say so.
+
+Every accepted task takes its id from ``engine._ids``, is put where a worker finds it (the
+ready queue, the priority heap, the scheduler) and then checks for a put that raced
+``close()``: the entry may sit behind the workers' stop signals, and once every worker is
+gone nobody else will look at the queue again (``after_late_put``). ``put_straight`` is
+that sequence for a task with nothing to plan; ``ThreadEngine.enqueue`` repeats it inline
+for the commonest case (a plain function, no options), where one call more is measurable.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..checks import check_schedule, check_seconds
+from ..exceptions import TasQClosed
+from ..hooks import call_guarded, describe
+from ..task import TaskOptions
+from .backpressure import release_space, take_space_or_raise, wait_for_space
+from .eager import run_eagerly
+from .entry import Call, Entry, TaskState
+from .outcomes import cancel, cancel_queued
+from .priority import make_ready
+
+if TYPE_CHECKING:
+    from .engine import ThreadEngine
+
+__all__ = ["GENERATOR_FLAGS", "accept", "accept_async", "after_enqueue", "put_straight", "reject_generator", "resolve"]
+
+GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+_NEW = 0  # ThreadEngine._state before start()
+
+
+def put_straight(engine: ThreadEngine, call: Call) -> int:
+    """Accept a task with nothing to plan: record it, tell the hooks, put it in the queue."""
+    task_id = next(engine._ids)
+    if engine._results is not None:
+        engine._results.enqueued(task_id)
+    if engine._hooked.after_enqueue:
+        after_enqueue(engine, task_id)
+    engine._ready.put((task_id, call, None))
+    if engine._closed:
+        after_late_put(engine)
+    return task_id
+
+
+def accept(
+    engine: ThreadEngine,
+    call: Call,
+    options: TaskOptions | None,
+    delay: float | timedelta | datetime | None,
+    priority: int | None,
+    timeout: float | None,
+) -> int:
+    """The general way in: check the schedule, run it eagerly, or wait for room and queue it."""
+    if engine._closed:
+        raise TasQClosed(f"engine {engine.name!r} is closed")
+    seconds, chosen = check_schedule(delay, priority, options)
+    if timeout is not None:
+        timeout = check_seconds("timeout", timeout)
+    if engine._eager:
+        return run_eagerly(engine, call, options, chosen)
+    holds_slot = False
+    if engine.queue_size:
+        take_space_or_raise(engine, timeout)
+        holds_slot = True
+    return start_and_accept(engine, call, options, seconds, chosen, holds_slot)
+
+
+async def accept_async(
+    engine: ThreadEngine,
+    task: object,
+    delay: float | timedelta | datetime | None,
+    priority: int | None,
+    timeout: float | None,
+) -> int:
+    """``accept`` under a bound, for a coroutine: it waits for room on its event loop."""
+    if engine._closed:
+        raise TasQClosed(f"engine {engine.name!r} is closed")
+    call, options = resolve(task)
+    seconds, chosen = check_schedule(delay, priority, options)
+    await wait_for_space(engine, None if timeout is None else check_seconds("timeout", timeout))
+    return start_and_accept(engine, call, options, seconds, chosen, holds_slot=True)
+
+
+def start_and_accept(
+    engine: ThreadEngine, call: Call, options: TaskOptions | None, seconds: float, priority: int, holds_slot: bool
+) -> int:
+    if engine.autostart and engine._state == _NEW:
+        try:
+            engine.start()
+        except TasQClosed:
+            if holds_slot:
+                release_space(engine)
+            raise
+    task_id = next(engine._ids)
+    state = None if options is None and not priority and not holds_slot else TaskState(options, priority, holds_slot)
+    entry: Entry = (task_id, call, state)
+    if engine._results is not None:
+        engine._results.enqueued(task_id)
+    if engine._hooked.after_enqueue:
+        after_enqueue(engine, task_id)
+    if seconds > 0:
+        if not engine._scheduler.schedule(time.monotonic() + seconds, entry):
+            cancel(engine, entry)
+    else:
+        make_ready(engine, entry)
+    if engine._closed:
+        after_late_put(engine)
+    return task_id
+
+
+def after_enqueue(engine: ThreadEngine, task_id: int) -> None:
+    for hook in engine._hooked.after_enqueue:
+        call_guarded(hook, task_id)  # a hook never fails an enqueue
+
+
+def after_late_put(engine: ThreadEngine) -> None:
+    # enqueue() raced close(): the entry may sit behind the workers' stop signals.
+    # Once every worker is gone, nobody else will look at the queue again.
+    if engine._live_workers == 0:
+        cancel_queued(engine)
+
+
+def resolve(task: object) -> tuple[Call, TaskOptions | None]:
+    """The zero-argument call that runs ``task``, and its per-task options."""
+    if task is None:
+        raise TypeError("cannot enqueue None: pass a callable or an object with a do() method")
+    options = getattr(task, "tasq_options", None)
+    if not isinstance(options, TaskOptions):
+        options = None
+    do = getattr(task, "do", None)
+    if do is not None and callable(do):
+        reject_generator(do)
+        return do, options
+    if inspect.iscoroutine(task):
+        raise TypeError("enqueue takes the coroutine function, not a coroutine object: drop the ()")
+    if not callable(task):
+        raise TypeError(
+            f"cannot enqueue {type(task).__name__}: pass a zero-argument callable or an object with a do() method"
+        )
+    reject_generator(task)
+    return task, options
+
+
+def reject_generator(fn: object) -> None:
+    target = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    target = getattr(target, "__func__", target)  # a bound method's function
+    code = getattr(target, "__code__", None)
+    if code is None and callable(target) and not inspect.isroutine(target):
+        method = type(target).__call__  # a callable object: its __call__ decides
+        code = getattr(getattr(method, "__func__", method), "__code__", None)
+    if code is not None and code.co_flags & GENERATOR_FLAGS:
+        raise TypeError(f"{describe(fn)} is a generator function: a task must return, not yield")

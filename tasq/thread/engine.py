@@ -1,0 +1,384 @@
+"""The thread engine: ``TasQ`` as a pool of worker threads in this process.
+
+This class holds the engine's state and its public methods; each step a task goes through
+is a module of its own: ``accept`` (in), ``priority`` and ``backpressure`` (waiting),
+``workers`` (running), ``outcomes`` (reported once), ``eager``, and ``accounting`` (join,
+stats, result). ``enqueue`` keeps the commonest case inline: it is the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import itertools
+import logging
+import threading
+import time
+import types
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from queue import SimpleQueue
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec
+
+from .. import lifecycle
+from ..checks import check_seconds, remaining
+from ..engine import TasQ
+from ..exceptions import TasQClosed
+from ..hooks import HookLists
+from ..options import EngineOptions
+from ..task import BackgroundCall, TaskOptions
+from . import accounting
+from .accept import (
+    GENERATOR_FLAGS,
+    accept,
+    accept_async,
+    after_late_put,
+    put_straight,
+    reject_generator,
+    resolve,
+)
+from .aio import LoopThread
+from .backpressure import wake_async_space_waiters
+from .entry import Entry
+from .outcomes import abandon_running, cancel, cancel_queued
+from .priority import make_ready
+from .results import ResultStore
+from .scheduler import Scheduler
+from .workers import worker_main
+
+__all__ = ["ThreadEngine"]
+
+logger = logging.getLogger("tasq")
+
+P = ParamSpec("P")
+
+_NEW, _STARTED, _CLOSED = range(3)
+_FunctionType = types.FunctionType
+_NONE_CHECKED: Any = object()  # no function has taken the put-only path yet
+_NO_BROKER = "broker_url needs a distributed backend, e.g. TasQ(backend='dramatiq', broker_url=...)"
+
+
+class ThreadEngine(accounting.Accounting, TasQ):
+    """``TasQ`` on a pool of worker threads: ``TasQ(...)`` with the default ``backend="thread"``."""
+
+    runs_tasks_in_process: ClassVar[bool] = True
+    supports_any_callable: ClassVar[bool] = True
+    supports_queue_size: ClassVar[bool] = True
+
+    # Slots keep attribute reads on the hot path at their fastest.
+    __slots__ = (
+        "_abandoned",
+        "_abandoning",
+        "_async_space_waiters",
+        "_detached",
+        "_first_id",
+        "_heap",
+        "_hooked",
+        "_ids",
+        "_joined",
+        "_joiners",
+        "_last_checked",
+        "_live_workers",
+        "_lock",
+        "_loop",
+        "_put_only",
+        "_queued",
+        "_ready",
+        "_results",
+        "_scheduler",
+        "_shared_counts",
+        "_slots",
+        "_space",
+        "_started",
+        "_state",
+        "_straight_in",
+        "_threads",
+        "_worker_counts",
+        "_workers_gone",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ids = itertools.count(1)
+        self._state = _NEW
+        self._last_checked: Any = _NONE_CHECKED  # the function last checked to take the put-only path
+        self._hooked = HookLists(self._hooks)
+        self._reset_runtime(first_id=1)
+        lifecycle.track(self)
+
+    @classmethod
+    def refused_options(cls, options: EngineOptions) -> list[tuple[str, Exception]]:
+        refused: list[tuple[str, Exception]] = []
+        if options.backend != "thread":
+            refused.append(
+                ("backend", ValueError(f"backend must be 'thread' for TasQ itself, not {options.backend!r}"))
+            )
+        if options.broker_url is not None:
+            refused.append(("broker_url", ValueError(_NO_BROKER)))
+        return refused
+
+    def _reset_runtime(self, first_id: int) -> None:
+        """The state that belongs to one process: made anew in a forked child."""
+        self._first_id = first_id
+        self._lock = threading.Lock()
+        self._ready: SimpleQueue[Entry | None] = SimpleQueue()  # None: a worker's stop signal
+        self._heap: list[tuple[int, int, Entry]] = []
+        self._scheduler: Scheduler[Entry] = Scheduler(
+            functools.partial(make_ready, self), f"tasq-{self.name}-scheduler"
+        )
+        self._loop = LoopThread(f"tasq-{self.name}-loop")
+        self._threads: list[threading.Thread] = []
+        self._slots: list[int] = []  # per worker: the id of the task it runs, or 0
+        self._started: list[float] = []  # per worker: when its running first attempt started
+        self._worker_counts: list[list[int]] = []
+        self._shared_counts = [0, 0, 0, 0]
+        # Tasks running outside a worker's slot: see outcomes.py.
+        self._detached: dict[int, Entry] = {}
+        self._live_workers = 0
+        self._joiners = 0
+        self._joined = threading.Condition(threading.Lock())
+        self._space = threading.Condition(self._lock)
+        self._queued = 0
+        self._async_space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._results = ResultStore(self.results) if self.results else None
+        self._abandoning = False
+        self._abandoned: set[int] = set()
+        self._workers_gone = threading.Event()
+        self._refresh_paths()
+
+    def _refresh_paths(self) -> None:
+        # Straight in: an accepted task goes to the ready queue with nothing to wait for.
+        # Put only: and nothing to record either, so enqueue is one tuple and one put.
+        straight_in = (
+            not self._eager
+            and not self._closed
+            and not self.queue_size
+            and (self._state == _STARTED or not self.autostart)
+        )
+        self._put_only = straight_in and self._results is None and not self._hooked.after_enqueue
+        self._straight_in = straight_in
+
+    def _eager_changed(self) -> None:
+        with self._lock:
+            if not self._eager and self._state == _STARTED and not self._threads:
+                self._spawn_workers()
+            self._refresh_paths()
+
+    def _hooks_changed(self) -> None:
+        self._hooked = HookLists(self._hooks)
+        self._refresh_paths()
+
+    @property
+    def started(self) -> bool:
+        return self._state == _STARTED
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._state == _STARTED:
+            return
+        with self._lock:
+            if self._state == _CLOSED:
+                raise TasQClosed(f"engine {self.name!r} is closed")
+            if self._state == _STARTED:
+                return
+            self._state = _STARTED
+            if not self._eager:  # an eager engine runs everything in its callers' threads
+                self._spawn_workers()
+            self._refresh_paths()
+        self._scheduler.enable()
+        logger.debug("engine %r started", self.name)
+
+    def _spawn_workers(self) -> None:
+        self._workers_gone.clear()
+        self._slots = [0] * self.workers
+        self._started = [0.0] * self.workers
+        self._threads = [
+            threading.Thread(
+                target=worker_main, args=(self, index), name=f"tasq-{self.name}-worker-{index + 1}", daemon=True
+            )
+            for index in range(self.workers)
+        ]
+        self._live_workers = self.workers
+        for thread in self._threads:
+            thread.start()
+
+    def close(self, wait: bool = True, timeout: float | None = None, cancel_pending: bool = False) -> list[int]:
+        """Stop accepting tasks; run what is pending (or cancel it); wait for running tasks.
+
+        Tasks not due yet (delays, retries) are cancelled. With ``timeout``, tasks that have
+        not started by then are cancelled too. Returns the ids still running on return.
+        """
+        if timeout is not None:
+            timeout = check_seconds("timeout", timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._space:
+            first_close = not self._closed
+            self._closed = True
+            self._put_only = self._straight_in = False
+            was_started = self._state == _STARTED
+            self._state = _CLOSED
+            self._space.notify_all()
+        if first_close:
+            wake_async_space_waiters(self)
+            for entry in self._scheduler.stop():
+                cancel(self, entry)
+            if cancel_pending or not was_started:
+                cancel_queued(self)
+            for _ in self._threads:
+                self._ready.put(None)
+        elif cancel_pending:
+            cancel_queued(self)
+        if threading.current_thread() in self._threads:
+            wait = False  # a task that closes its own engine cannot wait for itself
+        if not wait:
+            return self.running_ids()
+        if self._threads and not self._workers_gone.wait(remaining(deadline)):
+            cancel_queued(self)
+        self.join(remaining(deadline))
+        still_running = self.running_ids()
+        if still_running:
+            shown = ", ".join(map(str, still_running[:20])) + (", ..." if len(still_running) > 20 else "")
+            logger.warning(
+                "engine %r closed with %d task(s) still running: %s",
+                self.name,
+                len(still_running),
+                shown,
+                extra={"task_ids": still_running},
+            )
+        elif self._outstanding() <= 0:
+            self._loop.stop()
+            lifecycle.forget(self)
+        return still_running
+
+    def shutdown(self, reason: str = "the app shut down", *, timeout: float | None = None) -> None:
+        """Close for good: drain within ``timeout`` (default: ``shutdown_timeout``), then report
+        each task still running as cancelled, saying ``reason``. Again does nothing.
+
+        For an app's shutdown: afterwards every id the engine accepted has been reported. A
+        task cut short goes on in its thread, but its outcome is no longer reported.
+        """
+        if self._abandoning:
+            return
+        try:
+            self.close(timeout=self.shutdown_timeout if timeout is None else timeout)
+        finally:
+            # Also when close() was cut short (a second Ctrl-C raises in the middle of it):
+            # what has not started is reported cancelled, then what still runs.
+            self._closed = True
+            for entry in self._scheduler.stop():
+                cancel(self, entry)
+            cancel_queued(self)
+            abandon_running(self, f"{reason} while it ran")
+            lifecycle.forget(self)
+
+    def _after_fork_in_child(self) -> None:
+        was_started = self._state == _STARTED
+        next_id = next(self._ids)
+        self._ids = itertools.count(next_id)
+        if was_started and not self._closed:
+            # Threads do not survive fork(): the child's workers start with its first task.
+            self._state = _NEW
+            self.autostart = True
+        self._reset_runtime(first_id=next_id)
+
+    # -- enqueueing -------------------------------------------------------------------
+
+    if TYPE_CHECKING:
+
+        def enqueue(
+            self,
+            task: object,
+            *,
+            delay: float | timedelta | datetime | None = None,
+            priority: int | None = None,
+            timeout: float | None = None,
+        ) -> int: ...
+
+    else:
+        # At run time the options arrive as **options: CPython fills keyword-only defaults
+        # off its fastest call path, which was a tenth of a plain enqueue. The signature
+        # that inspect and help() show is the contract's (see __signature__ below).
+        def enqueue(self, task, **options):
+            """Accept a task (an object with ``do()``, or a zero-argument callable); return its id."""
+            if task is self._last_checked and not options:
+                if self._put_only:
+                    # accept.put_straight, inline: take an id, put, check for a race with close().
+                    task_id = next(self._ids)
+                    self._ready.put((task_id, task, None))
+                    if self._closed:
+                        self._after_late_put()
+                    return task_id
+                if self._straight_in:
+                    return put_straight(self, task)
+            return self._enqueue_checked(task, **options)
+
+    def _enqueue_checked(
+        self,
+        task: object,
+        *,
+        delay: float | timedelta | datetime | None = None,
+        priority: int | None = None,
+        timeout: float | None = None,
+    ) -> int:
+        if task is self._last_checked or (type(task) is _FunctionType and not task.__code__.co_flags & GENERATOR_FLAGS):
+            if delay is None and priority is None and timeout is None and self._straight_in:
+                self._last_checked = task  # checked once, not again for the same function
+                return put_straight(self, task)
+            call: Callable[[], object] = task
+            options = None
+        elif type(task) is BackgroundCall and task.tasq_options.plain:
+            # @background refused generator functions when it decorated them.
+            call, options = task.do, None
+            if self._straight_in and delay is None and priority is None and timeout is None:
+                return put_straight(self, call)
+        else:
+            call, options = resolve(task)
+        return accept(self, call, options, delay, priority, timeout)
+
+    def _after_late_put(self) -> None:
+        after_late_put(self)
+
+    def _enqueue_call(
+        self, fn: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
+    ) -> int:
+        if options.plain and self._straight_in:
+            # One C-made partial instead of a BackgroundCall and its bound do(): fewer objects
+            # for the garbage collector to chase per pending task.
+            return put_straight(self, functools.partial(fn, *args, **kwargs))
+        return self.enqueue(BackgroundCall(fn, args, kwargs, options))
+
+    def submit(self, fn: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs) -> int:
+        """``enqueue`` for a function and its arguments."""
+        if type(fn) is _FunctionType and not fn.__code__.co_flags & GENERATOR_FLAGS:
+            if self._straight_in:
+                return put_straight(self, functools.partial(fn, *args, **kwargs))
+        elif not callable(fn):
+            raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
+        else:
+            reject_generator(fn)
+        return accept(self, functools.partial(fn, *args, **kwargs), None, None, None, None)
+
+    async def aenqueue(
+        self,
+        task: object,
+        *,
+        delay: float | timedelta | datetime | None = None,
+        priority: int | None = None,
+        timeout: float | None = None,
+    ) -> int:
+        """``enqueue`` for coroutines: waiting for room in a full queue never blocks the loop."""
+        if not self.queue_size or self.on_full == "raise" or self._eager:
+            return self.enqueue(task, delay=delay, priority=priority, timeout=timeout)
+        return await accept_async(self, task, delay, priority, timeout)
+
+    def __repr__(self) -> str:
+        state = ("new", "started", "closed")[self._state]
+        return f"<TasQ {self.name!r} {state} workers={self.workers}>"
+
+
+# What inspect.signature(), help() and IDEs show for the **options form of enqueue, and the
+# name a misspelt option's TypeError gives.
+ThreadEngine.enqueue.__signature__ = inspect.signature(TasQ.enqueue)  # type: ignore[attr-defined]
+ThreadEngine._enqueue_checked.__qualname__ = "TasQ.enqueue"

@@ -1,0 +1,212 @@
+"""The worker threads: one ``worker_main`` each, running one of three loops.
+
+Which loop a worker runs is decided once, as it starts, from the engine's configuration:
+
+- ``loop_fast``: no hooks, no result store, no bound on the queue. The hot path: draw an
+  entry, run it, count it, call ``on_done``; anything unusual (an error, a coroutine, a
+  retry's state) goes to ``outcomes``.
+- ``loop_recording``: a result store (``results=N``) but no hooks and no bound. A plain
+  first attempt is timed here and recorded with ``ResultStore.done_first``; the others take
+  the general path (``attempt`` and ``outcomes``).
+- ``loop_hooked``: hooks or a bound on the queue. First attempts with at most one
+  ``around_task`` hook still go the short way; the rest through ``attempt``.
+
+They are three loops rather than one with branches because each branch left out of
+the fast loop is time per task; the measured figures are in ``benchmarks/bench_engine.py``.
+Each loop shares the head (draw, priority swap, stop signal) and the tail (``outcomes``).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from types import CoroutineType
+from typing import TYPE_CHECKING
+
+from ..context import set_thread_engine
+from ..hooks import DONE, call_guarded, callback_raised, hook_raised
+from .backpressure import release_space
+from .entry import TOKEN, Entry
+from .outcomes import cancel_queued, report_done, settle, settle_error, spawn
+from .priority import prioritized
+from .results import ResultStore
+
+if TYPE_CHECKING:
+    from .engine import ThreadEngine
+
+__all__ = ["attempt", "worker_main"]
+
+_CoroutineType = CoroutineType
+
+
+def worker_main(engine: ThreadEngine, index: int) -> None:
+    set_thread_engine(engine)
+    counts = [0, 0, 0, 0]  # this worker's own: it counts without a lock (see hooks.DONE...)
+    with engine._lock:
+        engine._worker_counts.append(counts)
+    for hook in engine._hooked.worker_started:
+        call_guarded(hook)
+    try:
+        if engine._hooks or engine.queue_size:
+            loop_hooked(engine, index, counts)
+        elif engine._results is not None:
+            loop_recording(engine, index, counts, engine._results)
+        else:
+            loop_fast(engine, index, counts)
+    finally:
+        for hook in engine._hooked.worker_stopped:
+            call_guarded(hook)
+        with engine._lock:
+            engine._live_workers -= 1
+            last = engine._live_workers == 0
+        if last:
+            cancel_queued(engine)
+            engine._workers_gone.set()
+
+
+def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:
+    """The hot loop, for engines with no hooks, no results and no bound on the queue."""
+    get, heap, slots = engine._ready.get, engine._heap, engine._slots
+    on_done = engine._on_done
+    while True:
+        entry = get()
+        if heap:
+            entry = prioritized(engine, entry)
+            if entry is TOKEN:
+                continue
+        if entry is None:
+            return
+        task_id, call, _ = entry
+        slots[index] = task_id
+        try:
+            value = call()
+        except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+            slots[index] = 0
+            settle_error(engine, entry, error, counts)
+            continue
+        slots[index] = 0
+        if value is not None or engine._abandoning:
+            settle(engine, entry, value, counts)
+            continue
+        if on_done is not None:
+            try:
+                on_done(task_id)
+            except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
+                callback_raised("on_done", task_id, error)
+        counts[0] += 1  # DONE, as a literal: this line runs once per task
+        if engine._joiners:
+            engine._notify_joiners()
+
+
+def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: ResultStore) -> None:
+    """The hot loop with a result store: first attempts of plain tasks record inline.
+
+    The start time goes to this worker's own cell of ``_started`` (written before the
+    slot, so ``result()`` that finds the id in the slot reads its start).
+    """
+    get, heap, slots, started_at = engine._ready.get, engine._heap, engine._slots, engine._started
+    on_done = engine._on_done
+    done_first, started_first = store.done_first, store.started_first
+    now = time.time
+    while True:
+        entry = get()
+        if heap:
+            entry = prioritized(engine, entry)
+            if entry is TOKEN:
+                continue
+        if entry is None:
+            return
+        task_id, call, state = entry
+        if state is not None:
+            slots[index] = task_id
+            try:
+                value = attempt(engine, entry)
+            except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+                slots[index] = 0
+                settle_error(engine, entry, error, counts)
+                continue
+            slots[index] = 0
+            settle(engine, entry, value, counts)
+            continue
+        started_at[index] = started = now()
+        slots[index] = task_id
+        try:
+            value = call()
+        except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+            slots[index] = 0
+            started_first(task_id, started)  # the general path settles it from the store
+            settle_error(engine, entry, error, counts)
+            continue
+        slots[index] = 0
+        if engine._abandoning or type(value) is _CoroutineType:
+            started_first(task_id, started)
+            settle(engine, entry, value, counts)
+            continue
+        done_first(task_id, value, started)
+        if on_done is not None:
+            try:
+                on_done(task_id)
+            except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
+                callback_raised("on_done", task_id, error)
+        counts[DONE] += 1
+        if engine._joiners:
+            engine._notify_joiners()
+
+
+def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
+    """The loop with hooks or a bounded queue: first attempts still go the short way."""
+    get, heap, slots = engine._ready.get, engine._heap, engine._slots
+    before, around = engine._hooked.before_task, engine._hooked.around_task
+    wrap = around[0] if len(around) == 1 else None
+    short = len(around) < 2
+    store = engine._results
+    now = time.time
+    while True:
+        entry = get()
+        if heap:
+            entry = prioritized(engine, entry)
+            if entry is TOKEN:
+                continue
+        if entry is None:
+            return
+        task_id, call, state = entry
+        slots[index] = task_id
+        try:
+            if state is None and short:
+                if store is not None:
+                    store.started_first(task_id, now())
+                for hook in before:
+                    try:
+                        hook(task_id, 1)
+                    except BaseException as hook_error:  # noqa: BLE001 - a hook never fails a task
+                        hook_raised(hook, task_id, hook_error)
+                value = call() if wrap is None else wrap(task_id, call)
+            else:
+                value = attempt(engine, entry)
+        except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+            slots[index] = 0
+            settle_error(engine, entry, error, counts)
+            continue
+        slots[index] = 0
+        if value is not None and type(value) is _CoroutineType:
+            spawn(engine, entry, value)
+        else:
+            report_done(engine, entry, value, counts)
+
+
+def attempt(engine: ThreadEngine, entry: Entry) -> object:
+    """One attempt the general way: free its queue slot, record its start, run its hooks."""
+    task_id, call, state = entry
+    number = 1
+    if state is not None:
+        number = state.attempt
+        if state.holds_slot:
+            state.holds_slot = False
+            release_space(engine)
+    if engine._results is not None:
+        engine._results.started(task_id, number)
+    for hook in engine._hooked.before_task:
+        call_guarded(hook, task_id, number)
+    for wrap in reversed(engine._hooked.around_task):
+        call = functools.partial(wrap, task_id, call)
+    return call()
