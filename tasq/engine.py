@@ -35,7 +35,10 @@ from .scheduler import Scheduler
 from .task import BackgroundCall, RetryDelay, Stats, TaskOptions, TaskResult, TaskStatus
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
+
     from .decorators import Background, BackgroundFunction
+    from .periodic.decorator import Periodic
 
 __all__ = ["TasQ"]
 
@@ -304,6 +307,7 @@ class TasQ:
             self._refresh_paths()
         self._scheduler.enable()
         logger.debug("engine %r started", self.name)
+        lifecycle.engine_started(self)
 
     def _spawn_workers(self) -> None:
         self._workers_gone.clear()
@@ -347,6 +351,7 @@ class TasQ:
             self._space.notify_all()
         if first_close:
             self._wake_async_space_waiters()
+            lifecycle.engine_closing(self)
             for entry in self._scheduler.stop():
                 self._cancel(entry)
             if cancel_pending or not was_started:
@@ -1193,6 +1198,25 @@ class TasQ:
 
         decorate = background(max_retry=max_retry, retry_delay=retry_delay, priority=priority, name=name, tasq=self)
         return decorate if fn is None else decorate(fn)
+
+    def periodic(
+        self,
+        *,
+        cron: str | None = None,
+        every: float | timedelta | None = None,
+        tz: str | tzinfo | None = None,
+        max_retry: int | None = None,
+        retry_delay: RetryDelay | None = None,
+        priority: int = 0,
+        name: str | None = None,
+    ) -> Periodic:
+        """``@tasq.periodic`` bound to this engine: it runs the schedule while it is started."""
+        from .periodic import periodic
+
+        return periodic(
+            cron=cron, every=every, tz=tz, max_retry=max_retry, retry_delay=retry_delay, priority=priority,
+            name=name, tasq=self,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         state = ("new", "started", "closed")[self._state]
