@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..engine import TasQ
     from .decorator import PeriodicFunction
 
-__all__ = ["add_listener", "for_engine", "register", "for_everything", "takes_unbound", "unregister"]
+__all__ = ["add_listener", "for_engine", "for_everything", "register", "takes_unbound", "unregister"]
 
 _lock = threading.Lock()
 _bound: dict[str, list[PeriodicFunction[..., Any]]] = {}  # engine name -> functions bound to it

@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import slot_log  # noqa: E402
+import slot_log
 
-from tasq import TasQ  # noqa: E402
+from tasq import TasQ
 
 log = slot_log.open_log(sys.argv[1])
 engine = TasQ(workers=2, name=sys.argv[2])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -90,7 +91,9 @@ def test_a_periodic_function_is_still_a_background_function() -> None:
         assert purge() == "purged"  # an ordinary call
         assert purge.__doc__ == "Purge." and purge.__name__ == "purge"
         assert purge.options.priority == 3
-        assert purge.options.name == f"{__name__}.test_a_periodic_function_is_still_a_background_function.<locals>.purge"
+        assert (
+            purge.options.name == f"{__name__}.test_a_periodic_function_is_still_a_background_function.<locals>.purge"
+        )
         assert isinstance(purge.schedule, Every) and purge.schedule.seconds == 3600
         assert calls == ["called"]
     finally:
@@ -116,7 +119,7 @@ def test_fractional_every_steps_evenly() -> None:
     for _ in range(400):
         slot = schedule.next_after(slot)
         seen.append(slot)
-    steps = {b - a for a, b in zip(seen, seen[1:], strict=False)}
+    steps = {b - a for a, b in pairwise(seen)}
     assert steps == {timedelta(milliseconds=250)}
     assert seen[-1] == at(2026, 5, 1, 12, 1, 40)
 
@@ -172,7 +175,7 @@ def test_dst_fall_back_an_interval_job_runs_in_both_copies_of_the_hour() -> None
         slot = schedule.next_after(slot)
         slots.append(slot)
     # Every 30 minutes of real time, through the repeated hour: no gap, no double.
-    assert {b - a for a, b in zip(slots, slots[1:], strict=False)} == {timedelta(minutes=30)}
+    assert {b - a for a, b in pairwise(slots)} == {timedelta(minutes=30)}
     assert [s.astimezone(PARIS).strftime("%H:%M%z") for s in slots] == [
         "01:30+0200", "02:00+0200", "02:30+0200", "02:00+0100", "02:30+0100", "03:00+0100",
     ]  # fmt: skip

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -83,9 +84,7 @@ def step(clock: FakeClock, seconds: float, engine: TasQ) -> None:
     assert engine.join(5)
 
 
-def test_each_slot_runs_once_as_an_ordinary_task(
-    engine: TasQ, done: list[int], tickers: Callable[..., Ticker]
-) -> None:
+def test_each_slot_runs_once_as_an_ordinary_task(engine: TasQ, done: list[int], tickers: Callable[..., Ticker]) -> None:
     runs: list[int] = []
     clock = FakeClock(START)
 
@@ -101,7 +100,9 @@ def test_each_slot_runs_once_as_an_ordinary_task(
         step(clock, 1, engine)
     step(clock, 0.25, engine)  # within a slot: nothing new
     assert len(runs) == 6  # 12:00:00 (the slot the start fell in) and 12:00:01 .. 12:00:05
-    assert [slot for _, slot in claim.granted] == [START.replace(microsecond=0) + timedelta(seconds=n) for n in range(6)]
+    assert [slot for _, slot in claim.granted] == [
+        START.replace(microsecond=0) + timedelta(seconds=n) for n in range(6)
+    ]
     assert len(done) == 6 and len(set(done)) == 6  # six ordinary tasks: ids, on_done
     results = [engine.result(task_id) for task_id in done]
     assert [r.return_value for r in results if r is not None] == [1, 2, 3, 4, 5, 6]
@@ -120,7 +121,10 @@ def test_a_late_wake_runs_only_the_latest_slot_never_a_burst(engine: TasQ, ticke
     assert engine.join(5)
     step(clock, 10 * 60, engine)  # ten slots pass during one sleep
     assert len(runs) == 2
-    assert [slot for _, slot in claim.granted] == [datetime(2026, 5, 1, 12, 0, tzinfo=UTC), datetime(2026, 5, 1, 12, 10, tzinfo=UTC)]
+    assert [slot for _, slot in claim.granted] == [
+        datetime(2026, 5, 1, 12, 0, tzinfo=UTC),
+        datetime(2026, 5, 1, 12, 10, tzinfo=UTC),
+    ]
 
 
 def test_catch_up_a_slot_missed_while_nothing_ran_runs_once_at_the_next_start(
@@ -188,7 +192,7 @@ def test_a_cron_in_paris_across_the_fall_back_change(engine: TasQ, tickers: Call
     ]
     hours = [slot for task, slot in claim.granted if task == hourly.options.name]
     assert len(hours) == len(set(hours)) == 48 + 1  # every hour of 48 h of real time, the repeated one too
-    assert {b - a for a, b in zip(hours, hours[1:], strict=False)} == {timedelta(hours=1)}
+    assert {b - a for a, b in pairwise(hours)} == {timedelta(hours=1)}
 
 
 def test_a_claim_that_raises_skips_that_slot_only(
@@ -279,7 +283,9 @@ def test_runs_are_ordinary_tasks_with_retries() -> None:
     attempts: list[int] = []
     failed: list[int] = []
     finished = threading.Event()
-    engine = TasQ(name="retry-test", max_retry=3, on_failed=lambda task_id, error: (failed.append(task_id), finished.set()))
+    engine = TasQ(
+        name="retry-test", max_retry=3, on_failed=lambda task_id, error: (failed.append(task_id), finished.set())
+    )
 
     @engine.periodic(every=3600, max_retry=2)
     def flaky() -> None:
