@@ -57,7 +57,10 @@ class FileLock:
         if self._fd is not None:
             return True
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        owner = self.directory.stat().st_uid
+        if owner != os.getuid():  # a shared temp dir: someone else's directory is not ours to trust
+            raise PermissionError(f"{self.directory} belongs to uid {owner}, not to this user: set TASQ_PERIODIC_DIR")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

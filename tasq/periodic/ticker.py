@@ -66,6 +66,7 @@ class Ticker:
         self._wake = threading.Event()  # set by stop() and add(): ends the one sleep there is
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._lock_failing = False
 
     @property
     def running(self) -> bool:
@@ -133,10 +134,14 @@ class Ticker:
 
     def _try_lock(self, lock: FileLock) -> bool:
         try:
-            return lock.acquire()
+            held = lock.acquire()
         except OSError as error:
-            logger.warning("cannot use the lock %s: %s", lock.path, error, extra={"task_id": None})
+            if not self._lock_failing:  # once, not every second
+                logger.error("cannot use the lock %s: %s", lock.path, error, extra={"task_id": None})
+            self._lock_failing = True
             return False
+        self._lock_failing = False
+        return held
 
     def _reset(self) -> None:
         with self._lock:

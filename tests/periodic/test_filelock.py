@@ -131,3 +131,27 @@ def test_a_forked_child_starts_its_own_ticker_and_takes_over_when_the_parent_let
     assert min(by_child) > forked_at and min(by_child) - released_at < 2.0  # took over within the lock retry
     slots = Counter(line[2] for line in lines if line[0] == "slot")
     assert max(slots.values()) == 1
+
+
+def test_a_lock_directory_that_cannot_be_used_is_logged_once_and_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tasq import TasQ
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("TASQ_PERIODIC_DIR", str(blocker))
+    engine = TasQ(name="bad-lock-dir")
+
+    @engine.periodic(every=0.1)
+    def beat() -> None: ...
+
+    with caplog.at_level("ERROR", logger="tasq.periodic.ticker"):
+        engine.start()
+        try:
+            wait_for(lambda: "cannot use the lock" in caplog.text, 5, "the error")
+            time.sleep(1.5)  # at least one more attempt
+        finally:
+            engine.close()
+    assert caplog.text.count("cannot use the lock") == 1
+    assert engine.stats().enqueued == 0  # nothing ran without the lock
