@@ -1,4 +1,4 @@
-# make test | make lint | make demo | make bench        (PYTHON=python3.13 for another interpreter)
+# make test | make lint | make docs | make demo | make bench        (PYTHON=python3.13 for another interpreter)
 PYTHON ?= python3
 # One virtualenv per interpreter, so that `make test PYTHON=python3.13` never disturbs .venv.
 VENV ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install test stress lint format demo bench clean
+.PHONY: help install test stress lint format docs demo bench clean
 
 help:
 	@echo "make test    run the whole test suite (creates $(VENV) on first use)"
-	@echo "make stress  the whole suite with RELIABILITY.md's full figures (slow)"
+	@echo "make stress  the whole suite at the full figures of docs/reliability.md (slow)"
 	@echo "make lint    ruff and mypy --strict"
+	@echo "make docs    build the documentation site into site/ (mkdocs build --strict)"
 	@echo "make demo    the example apps under real servers, with a live summary"
 	@echo "make bench   benchmarks against peers; writes the table and docs/benchmarks.png"
 
@@ -40,6 +41,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix tasq tests benchmarks example_projects
 	$(BIN)/ruff format tasq
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 demo: $(STAMP)
 	$(BIN)/python -m example_projects.demo
 
@@ -47,4 +51,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf .venv .venv-* build dist *.egg-info .mypy_cache .ruff_cache
+	rm -rf .venv .venv-* build dist site *.egg-info .mypy_cache .ruff_cache

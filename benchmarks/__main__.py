@@ -35,7 +35,7 @@ IMPORT_FAILED = 3  # a child's exit status when its module did not import
 
 
 def discover() -> list[str]:
-    """Every ``bench_*`` module's name, the engine's first: it is the table README quotes."""
+    """Every ``bench_*`` module's name, the engine's first: its tables head docs/benchmarks.md."""
     names = sorted(
         info.name.removeprefix("bench_")
         for info in pkgutil.iter_modules(benchmarks.__path__)

@@ -391,7 +391,7 @@ def bench_sleep(n: int, workers: int, repetitions: int) -> list[Result]:
     )
     samples[IDEAL] = [1e6 / workers] * repetitions  # ns per task: N x 1 ms / workers, over N
     group = f"{SLEEP.format(workers)} (N={n:,})"
-    # PRODUCT.md sets the target at 64 workers; 16 workers is shown for the trend.
+    # The target is set at 64 workers; 16 workers is shown for the trend.
     target, met = ("<= 1.15x ideal", paired_ratio(samples, TASQ, IDEAL) <= 1.15) if workers == 64 else ("", None)
     floor, slept = paired_ratio(samples, TASQ, FLOOR), paired_ratio(samples, TASQ, SLEEP_ADJUSTED)
     return [

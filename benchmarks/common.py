@@ -23,7 +23,7 @@ class Result:
     ns: float  # median nanoseconds per task (or per request, or bytes: see unit)
     ratio: float | None = None  # median of paired ratios to the group's baseline
     baseline: str | None = None  # the contender the ratio is against
-    target: str = ""  # what PRODUCT.md asks, e.g. "<= 1.3x floor"
+    target: str = ""  # the target this row is held to, e.g. "<= 1.3x floor"
     met: bool | None = None  # whether the target is met (None: no target)
     unit: str = "ns/task"
     note: str = ""

@@ -132,6 +132,9 @@ def markdown(
         "highest of them — how noisy the run was. The machine is shared, so single repetitions",
         "can be off by the range shown; the medians are what the targets are checked against.",
         "",
+        "This page is written by `make bench` (`benchmarks/report.py`); it is the one place",
+        "where the measured figures are kept, and the rest of the documentation links here.",
+        "",
         "| machine | |",
         "|---|---|",
         *(f"| {key} | {value} |" for key, value in machine(load_at_start).items()),
@@ -220,4 +223,4 @@ def _target_ratio(result: Result) -> float | None:
 
 
 def command_line() -> str:
-    return "python -m benchmarks " + " ".join(sys.argv[1:])
+    return " ".join(["python -m benchmarks", *sys.argv[1:]])

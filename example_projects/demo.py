@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from . import engine_demo
+from .report import heading, line
 from .webdemo import run
 
 # Each example's demo.py holds DEMO = WebDemo(...); one line per example app.
@@ -22,9 +23,9 @@ def main() -> int:
     for module_name in WEB_DEMOS:
         demo = importlib.import_module(module_name).DEMO
         results[demo.name] = run(demo)
-    print("== demo results")
+    heading("demo results")
     for name, ok in results.items():
-        print(f"  {'ok  ' if ok else 'FAIL'}  {name}")
+        line(f"{'ok  ' if ok else 'FAIL'}  {name}")
     return 0 if all(results.values()) else 1
 
 

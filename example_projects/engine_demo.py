@@ -9,13 +9,13 @@ import time
 
 from tasq import RetryTask, TasQ, backoff
 
-from .report import end_progress, percentile, progress, table
+from .report import Bar, heading, line, percentile, table
 
 TASKS = 5000
 
 
 def main(tasks: int = TASKS) -> bool:
-    print("\n== The engine on its own: TasQ(workers=32, max_retry=3, retry_delay=backoff(0.005))")
+    heading("The engine on its own: TasQ(workers=32, max_retry=3, retry_delay=backoff(0.005))")
     enqueued_at: dict[int, float] = {}
     latencies: list[float] = []
     failures: dict[str, int] = {}
@@ -54,12 +54,12 @@ def main(tasks: int = TASKS) -> bool:
             with lock:
                 task_id = engine.enqueue(task)
                 enqueued_at[task_id] = time.perf_counter()
-        while not engine.join(timeout=0.1):
+        with Bar("tasks", tasks) as bar:
+            while not engine.join(timeout=0.1):
+                stats = engine.stats()
+                bar.update(stats.done + stats.failed, detail=f"retried {stats.retried}")
             stats = engine.stats()
-            progress("tasks", stats.done + stats.failed, tasks, f"retried {stats.retried}")
-        stats = engine.stats()
-        progress("tasks", stats.done + stats.failed, tasks, f"retried {stats.retried}")
-        end_progress()
+            bar.update(stats.done + stats.failed, detail=f"retried {stats.retried}")
     elapsed = time.perf_counter() - started
     table(
         "engine summary",
@@ -76,7 +76,7 @@ def main(tasks: int = TASKS) -> bool:
         ],
     )
     balanced = stats.enqueued == stats.done + stats.failed == tasks
-    print(f"  every task accounted for: {'yes' if balanced else 'NO'}")
+    line(f"every task accounted for: {'yes' if balanced else 'NO'}")
     return balanced
 
 

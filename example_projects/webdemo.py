@@ -7,8 +7,6 @@ it on 127.0.0.1, the request that enqueues one task, and a stats URL answering J
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import signal
 import socket
@@ -21,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .report import end_progress, percentile, progress, table
+import httpx
+
+from .report import Bar, heading, line, percentile, table
 
 REQUESTS = 3000
 CLIENTS = 16
@@ -45,22 +45,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def get_json(port: int, path: str) -> dict[str, object]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        payload = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path}: {response.status}")
-        return json.loads(payload)  # type: ignore[no-any-return]
-    finally:
-        connection.close()
+def get_json(client: httpx.Client, path: str) -> dict[str, object]:
+    response = client.get(path, timeout=5)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {path}: {response.status_code}")
+    return response.json()  # type: ignore[no-any-return]
 
 
 def run(demo: WebDemo, requests: int = REQUESTS) -> bool:
     port = free_port()
-    print(f"\n== {demo.name}: {' '.join(demo.command(port))}")
+    heading(f"{demo.name}: {' '.join(demo.command(port))}")
     env = {**os.environ, **demo.env, "PYTHONUNBUFFERED": "1"}
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"tasq-demo-{port}.log"
     with open(log_path, "wb") as log:
@@ -68,23 +62,30 @@ def run(demo: WebDemo, requests: int = REQUESTS) -> bool:
             demo.command(port), cwd=demo.directory, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        # One httpx client for every load thread; its pool keeps a connection per thread alive.
+        # Measured on 2 cores against the Starlette example, 3,000 requests from 16 threads:
+        # httpx 3.2-3.9 s, http.client 1.9-2.6 s, httpx.AsyncClient 9.3-9.8 s. The client's CPU
+        # shows in the request times the summary prints; we keep httpx for what it handles
+        # (pooling, timeouts, JSON) and say so here rather than hand-roll HTTP again.
+        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
         try:
-            return _drive(demo, server, port, requests, log_path)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as client:
+                return _drive(demo, server, client, requests, log_path)
         finally:
             if server.poll() is None:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
 
 
-def _drive(demo: WebDemo, server: subprocess.Popen[bytes], port: int, requests: int, log_path: Path) -> bool:
+def _drive(demo: WebDemo, server: subprocess.Popen[bytes], client: httpx.Client, requests: int, log_path: Path) -> bool:
     deadline = time.monotonic() + 30
     while True:
         try:
-            get_json(port, demo.stats_path)
+            get_json(client, demo.stats_path)
             break
-        except (OSError, RuntimeError):
+        except (httpx.TransportError, RuntimeError):
             if server.poll() is not None or time.monotonic() > deadline:
-                print(f"  the server did not come up; its log: {log_path}")
+                line(f"the server did not come up; its log: {log_path}")
                 print(log_path.read_text()[-3000:])
                 return False
             time.sleep(0.1)
@@ -92,49 +93,39 @@ def _drive(demo: WebDemo, server: subprocess.Popen[bytes], port: int, requests: 
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
-    local = threading.local()
 
     def send(number: int) -> None:
-        connection = getattr(local, "connection", None)
-        if connection is None:
-            connection = local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        body = json.dumps(demo.body(number)).encode()
         started = time.perf_counter()
         try:
-            connection.request("POST", demo.path, body, {"Content-Type": "application/json"})
-            response = connection.getresponse()
-            response.read()
-            ok = 200 <= response.status < 300
-        except OSError as error:
-            local.connection = None
+            response = client.post(demo.path, json=demo.body(number))
+        except httpx.HTTPError as error:
             with lock:
-                errors.append(str(error))
+                errors.append(f"{type(error).__name__}: {error}")
             return
         with lock:
             latencies.append(time.perf_counter() - started)
-            if not ok:
-                errors.append(f"HTTP {response.status}")
+            if not response.is_success:
+                errors.append(f"HTTP {response.status_code}")
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as clients:
+    with Bar("requests sent", requests) as bar, ThreadPoolExecutor(CLIENTS) as clients:
         futures = [clients.submit(send, number) for number in range(requests)]
         while not all(f.done() for f in futures):
             with lock:
-                progress("requests sent", len(latencies) + len(errors), requests)
+                bar.update(len(latencies) + len(errors))
             time.sleep(0.1)
-    progress("requests sent", len(latencies) + len(errors), requests)
-    end_progress()
+        bar.update(len(latencies) + len(errors))
     request_seconds = time.perf_counter() - started
 
     stats: dict[str, object] = {}
-    while True:
-        stats = get_json(port, demo.stats_path)
-        finished = int(stats["done"]) + int(stats["failed"])  # type: ignore[call-overload]
-        progress("tasks finished", finished, int(stats["enqueued"]), f"retried {stats['retried']}")  # type: ignore[call-overload]
-        if finished >= int(stats["enqueued"]) or time.monotonic() - started > 120:  # type: ignore[call-overload]
-            break
-        time.sleep(0.1)
-    end_progress()
+    with Bar("tasks finished", requests) as bar:
+        while True:
+            stats = get_json(client, demo.stats_path)
+            finished = int(stats["done"]) + int(stats["failed"])  # type: ignore[call-overload]
+            bar.update(finished, int(stats["enqueued"]), f"retried {stats['retried']}")  # type: ignore[call-overload]
+            if finished >= int(stats["enqueued"]) or time.monotonic() - started > 120:  # type: ignore[call-overload]
+                break
+            time.sleep(0.1)
 
     server.send_signal(signal.SIGTERM)
     try:
@@ -160,7 +151,7 @@ def _drive(demo: WebDemo, server: subprocess.Popen[bytes], port: int, requests: 
         ],
     )
     if errors:
-        print(f"  first request error: {errors[0]}")
+        line(f"first request error: {errors[0]}")
     return not errors and exit_code == 0 and stats["enqueued"] == requests
 
 

@@ -10,11 +10,11 @@ import pytest
 
 from tasq import TasQ
 
-SCALE = 10 if os.environ.get("TASQ_STRESS") else 1  # stress runs use RELIABILITY.md's full N
+SCALE = 10 if os.environ.get("TASQ_STRESS") else 1  # stress runs use the full N of docs/reliability.md
 
 
 def scaled(full: int) -> int:
-    """RELIABILITY.md's figure under `make stress`, a tenth of it in the default run."""
+    """The figure of a promise (docs/reliability.md) under `make stress`, a tenth of it in the default run."""
     return full if SCALE == 10 else max(1, full // 10)
 
 

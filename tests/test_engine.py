@@ -1,4 +1,4 @@
-"""The public API of tasq.TasQ, as PRODUCT.md writes it."""
+"""The public API of tasq.TasQ, as docs/engine.md writes it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RELIABILITY.md 1-4: no task is lost, each is reported once, nothing kills a worker."""
+"""Promises 1-4 (docs/reliability.md): no task is lost, each is reported once, nothing kills a worker."""
 
 from __future__ import annotations
 

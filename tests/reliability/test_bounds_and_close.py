@@ -1,4 +1,4 @@
-"""RELIABILITY.md 5-7: a bounded queue, and close with and without a bound."""
+"""Promises 5-7 (docs/reliability.md): a bounded queue, and close with and without a bound."""
 
 from __future__ import annotations
 

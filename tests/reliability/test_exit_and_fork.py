@@ -1,4 +1,4 @@
-"""RELIABILITY.md 8-9: interpreter exit without close(), and fork()."""
+"""Promises 8-9 (docs/reliability.md): interpreter exit without close(), and fork()."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RELIABILITY.md 13, 16, 17: no leaks, retries on schedule, bad input refused whole."""
+"""Promises 13, 16, 17 (docs/reliability.md): no leaks, retries on schedule, bad input refused whole."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ INSTALLED_APPS = [
     *(["django_tasks"] if django.VERSION < (6, 0) else []),
 ]
 DATABASES: dict[str, dict[str, object]] = {
-    # PostgreSQL when it answers (RELIABILITY.md 11 needs it; those tests skip or fail
+    # PostgreSQL when it answers (promise 11, docs/reliability.md, needs it; those tests skip or fail
     # without it); SQLite otherwise. Persistent connections: the case where hygiene matters.
     "default": {
         "ENGINE": "django.db.backends.postgresql",

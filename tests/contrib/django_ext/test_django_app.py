@@ -249,7 +249,7 @@ def test_enqueue_on_commit_refuses_bad_input_at_the_call(args: Any, options: dic
 
 
 def test_setup_checks_and_task_definitions_start_no_thread() -> None:
-    # RELIABILITY.md 9, in a fresh interpreter: what gunicorn --preload does before fork().
+    # Promise 9 (docs/reliability.md), in a fresh interpreter: what gunicorn --preload does before fork().
     script = """
 import threading, django
 from django.conf import settings

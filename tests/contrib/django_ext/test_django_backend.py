@@ -1,4 +1,4 @@
-"""TasQBackend: Django's Tasks framework on the process's engine (RELIABILITY.md 12 and the contract)."""
+"""TasQBackend: Django's Tasks framework on the process's engine (promise 12, docs/reliability.md; the contract)."""
 
 from __future__ import annotations
 
@@ -256,7 +256,7 @@ def test_eager_engine_finishes_the_result_inside_enqueue(django_signals: DjangoS
 def test_override_settings_cycles_start_no_extra_pool_and_leave_threads_at_baseline(
     django_signals: DjangoSignals,
 ) -> None:
-    # RELIABILITY.md 12: Django makes a backend per thread and anew on each settings change.
+    # Promise 12 (docs/reliability.md): Django makes a backend per thread and anew on each settings change.
     baseline = threading.active_count()
     engine = get_engine()
     results = []

@@ -1,4 +1,4 @@
-"""RELIABILITY.md 10 for Django: the example project under gunicorn, SIGTERM with 1,000 tasks in flight.
+"""Promise 10 (docs/reliability.md) for Django: the example project under gunicorn, SIGTERM with 1,000 tasks in flight.
 
 Each scenario serves example_projects/django_project (--preload, two workers) on a fresh
 SQLite database, enqueues 1,000 welcome mails through real requests, sends SIGTERM to the

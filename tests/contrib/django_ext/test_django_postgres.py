@@ -1,4 +1,4 @@
-"""RELIABILITY.md 11: Django connections on a real PostgreSQL stay flat and never poison a task."""
+"""Promise 11 (docs/reliability.md): Django connections on a real PostgreSQL stay flat and never poison a task."""
 
 from __future__ import annotations
 

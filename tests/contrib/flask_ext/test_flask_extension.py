@@ -1,4 +1,4 @@
-"""The Flask extension's contract, through Flask's test client (PRODUCT.md, "Flask")."""
+"""The Flask extension's contract, through Flask's test client (docs/flask.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RELIABILITY.md 10 for Flask: gunicorn (sync, gthread, with and without --preload), SIGTERM under load.
+"""Promise 10 (docs/reliability.md) for Flask: gunicorn (sync, gthread, with and without --preload), SIGTERM under load.
 
 Each scenario serves tests/contrib/flask_ext/gunicorn_app.py with two gunicorn workers, enqueues
 tasks through real HTTP requests, signals the master while tasks are in flight, and reads the

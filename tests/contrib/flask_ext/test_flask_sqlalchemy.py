@@ -1,4 +1,4 @@
-"""RELIABILITY.md 14: 1,000 tasks using current_app, g and a Flask-SQLAlchemy session."""
+"""Promise 14 (docs/reliability.md): 1,000 tasks using current_app, g and a Flask-SQLAlchemy session."""
 
 from __future__ import annotations
 

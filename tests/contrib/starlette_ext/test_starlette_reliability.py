@@ -1,4 +1,4 @@
-"""RELIABILITY.md item 15: TestClient exit waits for tasks in flight; a client disconnect
+"""Promise 15 (docs/reliability.md): TestClient exit waits for tasks in flight; a client disconnect
 cancels no task; async def tasks and sync tasks both run."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The example apps under a real uvicorn: the contract over HTTP, and SIGTERM with tasks in
-flight (RELIABILITY.md item 10): every accepted id is logged once as done, failed or cancelled."""
+flight (promise 10, docs/reliability.md): every accepted id is logged once as done, failed or cancelled."""
 
 from __future__ import annotations
 
