@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import threading
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -72,6 +71,8 @@ class RedisSlotClaim:
     def __init__(self, client: RedisClient, prefix: str = "tasq:periodic") -> None:
         self.client = client
         self.prefix = prefix
+        import socket  # here, not at import: importing tasq stays light
+
         self._host = socket.gethostname()
 
     def claim(self, engine: str, task: str, slot: datetime, keep_until: datetime) -> bool:

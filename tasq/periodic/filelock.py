@@ -15,13 +15,10 @@ not run again by the next one.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 __all__ = ["FileLock", "lock_directory"]
 
@@ -30,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 def lock_directory() -> Path:
     """Where the lock files are: ``$TASQ_PERIODIC_DIR``, else ``<tempdir>/tasq-<uid>``."""
+    import tempfile  # here, not at import: importing tasq stays light
+
     configured = os.environ.get("TASQ_PERIODIC_DIR")
     return Path(configured) if configured else Path(tempfile.gettempdir()) / f"tasq-{os.getuid()}"
 
@@ -41,6 +40,8 @@ class FileLock:
     """
 
     def __init__(self, engine: str, directory: Path | None = None) -> None:
+        from urllib.parse import quote
+
         self.directory = directory if directory is not None else lock_directory()
         stem = quote(engine, safe="")  # any engine name makes one safe file name
         self.path = self.directory / f"{stem}.lock"
@@ -104,6 +105,8 @@ class FileLock:
         return True
 
     def _read_slots(self) -> dict[str, datetime]:
+        import json
+
         try:
             recorded = json.loads(self.slots_path.read_text())
             return {task: datetime.fromisoformat(value).astimezone(UTC) for task, value in recorded.items()}
@@ -114,6 +117,8 @@ class FileLock:
             return {}
 
     def _write_slots(self) -> None:
+        import json
+
         text = json.dumps({task: slot.isoformat() for task, slot in self._last.items()})
         temporary = self.slots_path.with_name(f"{self.slots_path.name}.{os.getpid()}")
         temporary.write_text(text)

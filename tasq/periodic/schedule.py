@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["Cron", "Every", "Schedule", "make_schedule"]
 
@@ -137,6 +136,8 @@ def _zone(tz: object) -> tzinfo:
         return UTC
     if isinstance(tz, tzinfo):
         return tz
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only for a named zone
+
     if not isinstance(tz, str):
         raise TypeError(f"tz must be a zoneinfo name such as 'Europe/Paris' or a tzinfo, not {type(tz).__name__}")
     try:
