@@ -199,3 +199,17 @@ def test_every_slot_is_its_own_latest_across_dst_changes(cron: str, around: date
         following = schedule.next_after(slot)
         assert following > slot
         slot = following
+
+
+@pytest.mark.parametrize(
+    ("cron", "first"),
+    [
+        ("0 0 L * *", at(2026, 1, 31)),  # the last day of the month
+        ("0 0 LW * *", at(2026, 1, 30)),  # the last weekday
+        ("0 0 * * 5#2", at(2026, 1, 9)),  # the second Friday
+        ("0 0 * * 5L", at(2026, 1, 30)),  # the last Friday
+        ("0 9 * JAN-MAR MON", at(2026, 1, 5, 9)),
+    ],
+)
+def test_the_cron_extensions_the_docs_name(cron: str, first: datetime) -> None:
+    assert make_schedule(cron=cron).next_after(at(2026, 1, 1)) == first
