@@ -8,6 +8,7 @@ app's, else the process default ``tasq.default()``).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -71,3 +72,11 @@ def for_everything() -> list[PeriodicFunction[..., Any]]:
     """Every registered function, bound or not."""
     with _lock:
         return [*_unbound, *(function for functions in _bound.values() for function in functions)]
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
