@@ -5,6 +5,7 @@ from .decorators import BackgroundCall, BackgroundFunction, background
 from .engine import TasQ
 from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, TasQClosed, TasQError
 from .hooks import Hooks
+from .periodic import periodic  # the decorator; the package stays importable as `from tasq.periodic import ...`
 from .retry import Backoff, backoff
 from .task import Stats, Task, TaskOptions, TaskResult, TaskStatus
 
@@ -32,5 +33,6 @@ __all__ = [
     "backoff",
     "current_engine",
     "default",
+    "periodic",
     "use_engine",
 ]

@@ -21,7 +21,10 @@ from .options import EngineOptions, check_option
 from .task import RetryDelay, Stats, TaskResult
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
+
     from .decorators import Background, BackgroundFunction
+    from .periodic.decorator import Periodic
 
 __all__ = ["TasQ", "engine_class"]
 
@@ -333,6 +336,25 @@ class TasQ:
 
         decorate = background(max_retry=max_retry, retry_delay=retry_delay, priority=priority, name=name, tasq=self)
         return decorate if fn is None else decorate(fn)
+
+    def periodic(
+        self,
+        *,
+        cron: str | None = None,
+        every: float | timedelta | None = None,
+        tz: str | tzinfo | None = None,
+        max_retry: int | None = None,
+        retry_delay: RetryDelay | None = None,
+        priority: int = 0,
+        name: str | None = None,
+    ) -> Periodic:
+        """``@tasq.periodic`` bound to this engine: it runs the schedule while it is started."""
+        from .periodic import periodic
+
+        return periodic(
+            cron=cron, every=every, tz=tz, max_retry=max_retry, retry_delay=retry_delay, priority=priority,
+            name=name, tasq=self,
+        )  # fmt: skip
 
 
 # What inspect.signature(TasQ), help() and IDEs show: the constructor's parameters, not the

@@ -1,14 +1,29 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .engine import TasQ
 
-__all__ = ["eager_forced", "exiting", "forget", "open_engines", "pop_eager", "push_eager", "track"]
+__all__ = [
+    "add_listener",
+    "eager_forced",
+    "engine_closing",
+    "engine_started",
+    "exiting",
+    "forget",
+    "open_engines",
+    "pop_eager",
+    "push_eager",
+    "track",
+]
+
+logger = logging.getLogger(__name__)
 
 # Strong references: an engine that holds tasks must live until it has reported them,
 # even when the program dropped its last reference to it.
@@ -16,6 +31,8 @@ _open: dict[int, TasQ] = {}
 _lock = threading.Lock()
 _exiting = False
 _eager_stack: list[bool] = []  # tasq.testing.eager() blocks: each one's propagate flag
+# What runs beside an engine (the periodic ticker) starts and stops with it: (started, closing).
+_listeners: list[tuple[Callable[[TasQ], object], Callable[[TasQ], object]]] = []
 
 
 def track(engine: TasQ) -> None:
@@ -26,6 +43,29 @@ def track(engine: TasQ) -> None:
 def forget(engine: TasQ) -> None:
     with _lock:
         _open.pop(id(engine), None)
+
+
+def add_listener(*, started: Callable[[TasQ], object], closing: Callable[[TasQ], object]) -> None:
+    """Call ``started(engine)`` after an engine starts and ``closing(engine)`` as it closes."""
+    _listeners.append((started, closing))
+
+
+def engine_started(engine: TasQ) -> None:
+    """Every engine calls this at the end of ``start()``; again is harmless."""
+    _notify(engine, 0)
+
+
+def engine_closing(engine: TasQ) -> None:
+    """Every engine calls this once in ``close()``, once it refuses new tasks."""
+    _notify(engine, 1)
+
+
+def _notify(engine: TasQ, which: int) -> None:
+    for listener in list(_listeners):
+        try:
+            listener[which](engine)
+        except Exception:  # a listener's bug must not break an engine's start or close
+            logger.exception("a lifecycle listener failed for engine %r", engine.name, extra={"task_id": None})
 
 
 def exiting() -> bool:

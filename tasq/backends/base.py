@@ -145,6 +145,7 @@ class BrokerEngine(BrokerLooking):
                 self._connected_locked()
                 self._start_workers()
                 self._workers_running = True
+        lifecycle.engine_started(self)
 
     def close(self, wait: bool = True, timeout: float | None = None, cancel_pending: bool = False) -> list[int]:
         """Stop accepting tasks and release the broker connection.
@@ -159,6 +160,8 @@ class BrokerEngine(BrokerLooking):
             first = not self._closed
             self._closed = True
             workers_running = self._workers_running
+        if first:
+            lifecycle.engine_closing(self)
         running: list[int] = []
         if workers_running:
             if not wait:

@@ -33,6 +33,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, SkipMessage
 
 from ..exceptions import TasQClosed
+from ..periodic.claims import RedisSlotClaim, SlotClaim
 from ..task import TaskOptions
 from .base import BrokerEngine, WorkerOptions, redact
 from .ledger import Ledger, LocalLedger, NullLedger, RedisLedger
@@ -78,6 +79,14 @@ class DramatiqEngine(BrokerEngine):
             "backend='dramatiq' speaks redis://, rediss://, unix://, amqp:// and amqps:// "
             f"(and stub:// for an in-process test broker), not {redact(url)!r}"
         )
+
+    def slot_claim(self) -> SlotClaim | None:
+        """Periodic slots are claimed in the broker's Redis; over RabbitMQ, by a file lock per machine."""
+        if urlsplit(self.broker_url).scheme not in _REDIS:
+            return None
+        import redis
+
+        return RedisSlotClaim(redis.Redis.from_url(self.broker_url))
 
     def _connect(self) -> Ledger:
         broker, middleware = make_broker(self.broker_url, self._local, lambda name: self, lambda: [self])

@@ -189,6 +189,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
             self._refresh_paths()
         self._scheduler.enable()
         logger.debug("engine %r started", self.name)
+        lifecycle.engine_started(self)
 
     def _spawn_workers(self) -> None:
         self._workers_gone.clear()
@@ -221,6 +222,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
             self._state = _CLOSED
             self._space.notify_all()
         if first_close:
+            lifecycle.engine_closing(self)  # periodic schedules stop before the queue drains
             wake_async_space_waiters(self)
             for entry in self._scheduler.stop():
                 cancel(self, entry)
