@@ -69,7 +69,7 @@ def validate() -> dict[str, Any]:
         if options["backend"] != "thread":
             engine_class(options["backend"])
         elif options["broker_url"] is not None:
-            raise ValueError("BROKER_URL needs a distributed BACKEND, e.g. 'dramatiq'")
+            raise ValueError("BROKER_URL needs a distributed BACKEND, e.g. 'dramatiq' or 'celery'")
     except (ImportError, TypeError, ValueError) as error:
         raise ImproperlyConfigured(f"settings.TASQ['BACKEND']: {error}") from error
     return options
