@@ -39,8 +39,9 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import asdict, replace
 from queue import SimpleQueue
 from types import FrameType
@@ -317,13 +318,22 @@ class ThreadPool(BasePool):  # type: ignore[misc]  # Celery ships no type hints
         callback: Callable[..., Any] | None = None,
         accept_callback: Callable[..., Any] | None = None,
         **_: Any,
-    ) -> Future[object]:
-        future: Future[object] = Future()
-        self._work.put((future, (target, args, kwargs, callback, accept_callback)))
-        return future
+    ) -> Applied:
+        applied = Applied()
+        self._work.put((applied.future, (target, args, kwargs, callback, accept_callback)))
+        return applied
+
+    def terminate_job(self, pid: int, signal: int | None = None) -> None:
+        """A cold stop cancels what runs: a thread cannot be killed, so it runs on until the
+        process ends; its message was not acknowledged, and the broker delivers it again."""
 
     def on_stop(self) -> None:
         """Warm: what waits is not started (its message goes back to the broker); running tasks end."""
+        from celery.worker import state
+
+        if state.should_terminate:  # a cold stop: Celery has cancelled what runs
+            self.on_terminate()
+            return
         pending: list[Future[object]] = []
         while not self._work.empty():
             item = self._work.get()
@@ -334,7 +344,9 @@ class ThreadPool(BasePool):  # type: ignore[misc]  # Celery ships no type hints
         for _ in self._threads:
             self._work.put(None)
         for thread in self._threads:
-            thread.join()
+            while thread.is_alive() and not state.should_terminate:  # a cold stop ends the wait
+                thread.join(0.1)
+        _finished.set()
 
     def on_terminate(self) -> None:
         """Cold: the threads are not waited for (daemons: they end with the process)."""
@@ -345,6 +357,24 @@ class ThreadPool(BasePool):  # type: ignore[misc]  # Celery ships no type hints
         info: dict[str, Any] = super()._get_info()
         info.update({"max-concurrency": self.limit, "threads": len(self._threads)})
         return info
+
+
+class Applied:
+    """What the pool hands Celery for one task: its future, which a thread cannot be made to drop."""
+
+    __slots__ = ("__weakref__", "future")  # Celery keeps a weak reference to it
+
+    def __init__(self) -> None:
+        self.future: Future[object] = Future()
+
+    def get(self, timeout: float | None = None) -> object:
+        return self.future.result(timeout)
+
+    def wait(self, timeout: float | None = None) -> None:
+        wait([self.future], timeout)
+
+    def terminate(self, signal: int | None = None) -> None:
+        pass
 
 
 def run_worker(options: WorkerOptions) -> int:
@@ -384,7 +414,7 @@ def run_worker(options: WorkerOptions) -> int:
         without_heartbeat=True,
         quiet=True,
     )
-    _bound_warm_shutdown(options.shutdown_timeout)
+    _bound_warm_shutdown(options.shutdown_timeout, app.served)
     logger.info(
         "tasq worker on %s, queues %s: %d @background function(s): %s",
         redact(app.broker_url),
@@ -396,27 +426,58 @@ def run_worker(options: WorkerOptions) -> int:
         for name in ("celery.worker.strategy", "celery.app.trace"):
             logging.getLogger(name).setLevel(logging.WARNING)
     worker.start()
-    return int(worker.exitcode or 0)
+    status = int(worker.exitcode or 0)
+    if _stopped_cold.is_set():
+        # What still runs goes back to the broker: the engines' exit handlers must not report
+        # it cancelled. The process ends here, and with it the threads that still run.
+        logging.shutdown()
+        os._exit(status or 1)
+    return status
 
 
-def _bound_warm_shutdown(timeout: float) -> None:
+def _bound_warm_shutdown(timeout: float, served: Callable[[], list[BrokerEngine]]) -> None:
     """Celery's warm shutdown waits for running tasks without end: after ``timeout``, turn
     it cold. The tasks still running are not acknowledged, so the broker delivers them again."""
-    from celery.signals import worker_shutting_down
+    from celery.signals import worker_ready, worker_shutting_down
 
-    def started(sender: Any = None, how: str = "", **named: Any) -> None:
-        if how != "Warm":
-            return
-        timer = threading.Timer(timeout, _cold_stop, args=(timeout,))
-        timer.daemon = True
-        timer.start()
+    # The signal handler writes a byte; nothing that takes a lock: a second SIGTERM can
+    # interrupt the first handler, and a lock held there would never be released.
+    read_end, write_end = os.pipe()
 
-    worker_shutting_down.connect(started, weak=False)
+    def watch() -> None:
+        os.read(read_end, 1)
+        if not _finished.wait(timeout) and any(engine.executor.running for engine in served()):
+            logger.warning(
+                "tasks still ran %gs after the stop signal: stopping cold; the broker delivers them again", timeout
+            )
+            _stopped_cold.set()
+            os.kill(os.getpid(), signal.SIGQUIT)
+
+    # Started now, not from the signal handler, where starting a thread is not safe.
+    threading.Thread(target=watch, name="tasq-shutdown-timeout", daemon=True).start()
+
+    def stopping(sender: Any = None, how: str = "", **named: Any) -> None:
+        if how == "Warm":
+            os.write(write_end, b"!")  # again on a second SIGTERM (systemd signals the whole group): no matter
+
+    worker_shutting_down.connect(stopping, weak=False)
+
+    def ready(sender: Any = None, **named: Any) -> None:
+        # A signal only sets a flag that Celery's event loop reads when it wakes, which on an
+        # idle RabbitMQ connection is the next heartbeat (a minute): wake it every second.
+        hub = getattr(sender, "hub", None)
+        if hub is not None:
+            hub.call_repeatedly(1.0, _awake)
+
+    worker_ready.connect(ready, weak=False)
 
 
-def _cold_stop(timeout: float) -> None:
-    logger.warning("tasks still ran %gs after the stop signal: stopping cold, the broker delivers them again", timeout)
-    os.kill(os.getpid(), signal.SIGQUIT)
+def _awake() -> None:
+    pass
+
+
+_finished = threading.Event()  # the pool's threads have all ended
+_stopped_cold = threading.Event()
 
 
 def _supervise(options: WorkerOptions) -> int:
@@ -444,7 +505,7 @@ def _supervise(options: WorkerOptions) -> int:
             if code is not None and not stopping.is_set():
                 status = code or 1
                 forward(signal.SIGTERM, None)
-        stopping.wait(0.2)
+        time.sleep(0.2)
     for child in children:
         status = status or abs(child.wait())
     return status

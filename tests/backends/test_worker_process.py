@@ -93,24 +93,29 @@ def test_a_celery_worker_stopped_with_sigterm_mid_load_loses_nothing(kind: str, 
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM past --shutdown-timeout"])
 @pytest.mark.parametrize("kind", BROKERS)
 def test_a_celery_worker_killed_mid_task_has_it_delivered_again_and_reported_once(
-    kind: str, broker: Broker, tmp_path: Path
+    kind: str, stop: str, broker: Broker, tmp_path: Path
 ) -> None:
     url, engine_name = broker(kind)
     if kind == "redis":  # Redis hands an unacknowledged message to another worker after this
-        url += "?visibility_timeout=2"
+        url += "?visibility_timeout=4"
     first = WorkerProcess(url, tmp_path, engine=engine_name, threads=2, backend="celery", shutdown_timeout=1)
     first.wait_ready()
     engine = TasQ(backend="celery", broker_url=url, name=engine_name)
-    task_id = engine.enqueue(tasks.sleep_then.task(1.0, 7))
+    task_id = engine.enqueue(tasks.sleep_then.task(2.0, 7))  # longer than the shutdown timeout, shorter than 4 s
     events = first.events
     deadline = time.monotonic() + 20
     while not events.of(task_id, "start"):
         assert time.monotonic() < deadline, first.log()[-2000:]
         time.sleep(0.01)
-    first.kill()  # SIGKILL, mid-task: no ack, no outcome
-    assert not events.of(task_id, "on_done")
+    if stop == "SIGKILL":
+        first.kill()  # mid-task: no ack, no outcome
+    else:  # the stop turns cold after 1 s: the task goes back to the broker, not reported cancelled
+        assert first.stop() != 0
+        assert "stopping cold" in first.log()
+    assert not events.of(task_id, "on_done") and not events.of(task_id, "on_failed")
     second = WorkerProcess(url, tmp_path, engine=engine_name, threads=2, backend="celery", shutdown_timeout=1)
     try:
         assert events.wait([task_id], timeout=30), second.log()[-2000:]
