@@ -100,11 +100,11 @@ def test_a_celery_worker_killed_mid_task_has_it_delivered_again_and_reported_onc
 ) -> None:
     url, engine_name = broker(kind)
     if kind == "redis":  # Redis hands an unacknowledged message to another worker after this
-        url += "?visibility_timeout=4"
+        url += "?visibility_timeout=8"
     first = WorkerProcess(url, tmp_path, engine=engine_name, threads=2, backend="celery", shutdown_timeout=1)
     first.wait_ready()
     engine = TasQ(backend="celery", broker_url=url, name=engine_name)
-    task_id = engine.enqueue(tasks.sleep_then.task(2.0, 7))  # longer than the shutdown timeout, shorter than 4 s
+    task_id = engine.enqueue(tasks.sleep_then.task(4.0, 7))  # well past the shutdown timeout, within the visibility
     events = first.events
     deadline = time.monotonic() + 20
     while not events.of(task_id, "start"):
