@@ -100,6 +100,8 @@ def quiet() -> Iterator[None]:
 class WorkerProcess:
     """``tasq worker`` or ``dramatiq`` in its own session, until ``stop()``."""
 
+    ready = "ready for action"  # what the worker logs once it consumes
+
     def __init__(self, command: list[str], url: str) -> None:
         self.log = Path(tempfile.mkstemp(prefix="tasq-bench-worker-", suffix=".log")[1])
         env = dict(os.environ, TASQ_BENCH_REDIS=url, dramatiq_worker_timeout="100")
@@ -110,7 +112,7 @@ class WorkerProcess:
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + 60
-        while "ready for action" not in self.log.read_text(errors="replace"):
+        while self.ready not in self.log.read_text(errors="replace"):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"the worker did not start:\n{self.log.read_text()[-2000:]}")

@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     worker = commands.add_parser(
         "worker",
-        help="run workers for a distributed backend (dramatiq)",
+        help="run workers for a distributed backend (dramatiq, celery)",
         description="Run worker processes that execute the tasks your app enqueues.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--backend",
         default=os.environ.get("TASQ_BACKEND") or "dramatiq",
-        help="the distributed backend (default: $TASQ_BACKEND, else dramatiq)",
+        help="the distributed backend: dramatiq or celery (default: $TASQ_BACKEND, else dramatiq)",
     )
     worker.add_argument(
         "--processes",

@@ -14,6 +14,7 @@ __all__ = ["BACKENDS", "engine_class"]
 # A distributed backend subclasses tasq.backends.base.BrokerEngine (see its docstring).
 BACKENDS: dict[str, str] = {
     "dramatiq": "tasq.backends.dramatiq:DramatiqEngine",
+    "celery": "tasq.backends.celery:CeleryEngine",
 }
 
 

@@ -1,5 +1,6 @@
 """The contract suite's engines: the thread engine, Dramatiq's in-memory broker with its
-worker in this process, and real Redis / RabbitMQ with a ``tasq worker`` subprocess."""
+worker in this process, and real Redis / RabbitMQ with a ``tasq worker`` subprocess, on
+Dramatiq and on Celery."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from tests.backends.recording import EventLog, Events
 from tests.services import RABBITMQ_URL, REDIS_URL, require
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ["thread", "stub", "redis", "rabbitmq"]
+KINDS = ["thread", "stub", "redis", "rabbitmq", "celery-redis", "celery-rabbitmq"]
+# What each backend's worker logs once it consumes.
+READY = {"dramatiq": "ready for action", "celery": " ready."}
 # The name the worker's engine has too (it reports these tasks), and so the queue: one per
 # test session, so that two sessions on one machine share neither tasks nor keys.
 ENGINE = f"contract-{uuid.uuid4().hex[:8]}"
@@ -43,7 +46,10 @@ class WorkerProcess:
         engine: str = ENGINE,
         threads: int = 4,
         module: str = "tests.backends.worker_app",
+        backend: str = "dramatiq",
+        shutdown_timeout: float = 15,
     ) -> None:
+        self.backend = backend
         directory.mkdir(parents=True, exist_ok=True)
         self.events = Events(directory / "events.jsonl")
         self.log_path = directory / f"worker-{uuid.uuid4().hex[:8]}.log"
@@ -52,13 +58,13 @@ class WorkerProcess:
             TASQ_BROKER_URL=url,
             TASQ_TEST_EVENTS=str(self.events.path),
             TASQ_TEST_ENGINE=engine,
+            TASQ_BACKEND=backend,  # the engine the app module makes
             dramatiq_worker_timeout="100",  # an idle worker looks for messages every 0.1 s
         )
-        env.pop("TASQ_BACKEND", None)
-        command = [*tasq_command(), "worker", module, "-p", "1", "-t", str(threads)]
+        command = [*tasq_command(), "worker", module, "--backend", backend, "-p", "1", "-t", str(threads)]
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                [*command, "--shutdown-timeout", "15"],
+                [*command, "--shutdown-timeout", str(shutdown_timeout)],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
@@ -71,7 +77,7 @@ class WorkerProcess:
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
-        while "ready for action" not in self.log():
+        while READY[self.backend] not in self.log():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 pytest.fail(f"tasq worker did not start:\n{self.log()[-3000:]}")
@@ -105,6 +111,7 @@ def clean_redis(*engines: str) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     for engine in engines:
         keys = [*client.scan_iter(f"tasq:{engine}:*"), *client.scan_iter(f"dramatiq:tasq.{engine}*")]
+        keys += client.scan_iter(f"celery.tasq.{engine}*")  # Celery's queue, one list per priority level
         if keys:
             client.delete(*keys)
     client.close()
@@ -116,40 +123,59 @@ def clean_rabbitmq(*engines: str) -> None:
 
     broker = RabbitmqBroker(url=RABBITMQ_URL)
     for engine in engines:
-        for queue in (f"tasq.{engine}", f"tasq.{engine}.DQ", f"tasq.{engine}.XQ"):
+        for queue in (f"tasq.{engine}", f"tasq.{engine}.DQ", f"tasq.{engine}.XQ", f"celery.tasq.{engine}"):
             broker.channel.queue_delete(queue)
     broker.close()
 
 
-@pytest.fixture(scope="session")
-def redis_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
-    require("Redis")
-    worker = WorkerProcess(REDIS_URL, tmp_path_factory.mktemp("redis-worker"))
+def session_worker(factory: pytest.TempPathFactory, backend: str, broker: str) -> Iterator[WorkerProcess]:
+    require("Redis" if broker == "redis" else "RabbitMQ")
+    url = REDIS_URL if broker == "redis" else RABBITMQ_URL
+    worker = WorkerProcess(url, factory.mktemp(f"{backend}-{broker}-worker"), backend=backend)
     worker.wait_ready()
     yield worker
     worker.stop()
-    clean_redis(ENGINE)
+    (clean_redis if broker == "redis" else clean_rabbitmq)(ENGINE)
+
+
+@pytest.fixture(scope="session")
+def redis_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    yield from session_worker(tmp_path_factory, "dramatiq", "redis")
 
 
 @pytest.fixture(scope="session")
 def rabbitmq_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
-    require("RabbitMQ")
-    worker = WorkerProcess(RABBITMQ_URL, tmp_path_factory.mktemp("rabbitmq-worker"))
-    worker.wait_ready()
-    yield worker
-    worker.stop()
-    clean_rabbitmq(ENGINE)
+    yield from session_worker(tmp_path_factory, "dramatiq", "rabbitmq")
+
+
+@pytest.fixture(scope="session")
+def celery_redis_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    yield from session_worker(tmp_path_factory, "celery", "redis")
+
+
+@pytest.fixture(scope="session")
+def celery_rabbitmq_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    yield from session_worker(tmp_path_factory, "celery", "rabbitmq")
 
 
 @dataclass
 class Harness:
     """One engine kind: ``make(**options)`` gives a started engine, ``events`` what was reported."""
 
-    kind: str
+    kind: str  # one of KINDS
     events: Events
     worker: WorkerProcess | None
     url: str | None
     engines: list[TasQ] = field(default_factory=list)
+
+    @property
+    def backend(self) -> str:
+        return "celery" if self.kind.startswith("celery") else "dramatiq"
+
+    @property
+    def broker(self) -> str:
+        """redis, rabbitmq, or memory (the thread engine and Dramatiq's in-memory broker)."""
+        return self.kind.removeprefix("celery-") if self.worker is not None else "memory"
 
     @property
     def remote(self) -> bool:
@@ -169,7 +195,7 @@ class Harness:
                 **options,  # type: ignore[arg-type]
             )
         else:  # the worker's engine reports; this one only sends (and logs what it enqueued)
-            engine = TasQ(backend="dramatiq", broker_url=self.url, name=ENGINE, **options)  # type: ignore[arg-type]
+            engine = TasQ(backend=self.backend, broker_url=self.url, name=ENGINE, **options)  # type: ignore[arg-type]
         engine.add_hooks(log)
         engine.start()
         self.engines.append(engine)
@@ -183,9 +209,9 @@ class Harness:
 @pytest.fixture(params=KINDS)
 def contract(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     kind: str = request.param
-    if kind in ("redis", "rabbitmq"):
-        worker: WorkerProcess = request.getfixturevalue(f"{kind}_worker")
-        harness = Harness(kind, worker.events, worker, REDIS_URL if kind == "redis" else RABBITMQ_URL)
+    if kind not in ("thread", "stub"):
+        worker: WorkerProcess = request.getfixturevalue(f"{kind.replace('-', '_')}_worker")
+        harness = Harness(kind, worker.events, worker, REDIS_URL if kind.endswith("redis") else RABBITMQ_URL)
     else:
         harness = Harness(kind, Events(tmp_path / "events.jsonl"), None, None)
     yield harness

@@ -1,6 +1,7 @@
-"""A Django project on the Dramatiq backend, reduced to what a worker process needs:
-``tasq worker tests.backends.django_site`` sets Django up, and the engine Django makes
-from ``settings.TASQ`` reports each task through Django's signals."""
+"""A Django project on a scale-out backend (Dramatiq; Celery with TASQ_BACKEND=celery),
+reduced to what a worker process needs: ``tasq worker tests.backends.django_site`` sets
+Django up, and the engine Django makes from ``settings.TASQ`` reports each task through
+Django's signals."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from django.conf import settings
 
 settings.configure(
     INSTALLED_APPS=["tasq.contrib.django"],
-    TASQ={"BACKEND": "dramatiq", "BROKER_URL": os.environ["TASQ_BROKER_URL"], "NAME": os.environ["TASQ_TEST_ENGINE"]},
+    TASQ={
+        "BACKEND": os.environ.get("TASQ_BACKEND", "dramatiq"),
+        "BROKER_URL": os.environ["TASQ_BROKER_URL"],
+        "NAME": os.environ["TASQ_TEST_ENGINE"],
+    },
 )
 django.setup()
 

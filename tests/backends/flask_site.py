@@ -1,5 +1,5 @@
-"""A Flask app on the Dramatiq backend, as a user would write it: the same module runs in
-the web process (the test) and in ``tasq worker tests.backends.flask_site``."""
+"""A Flask app on a scale-out backend (Dramatiq; Celery with TASQ_BACKEND=celery), as a user
+would write it: the same module runs in the web process (the test) and in ``tasq worker tests.backends.flask_site``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.backends.recording import EventLog
 
 app = Flask("flask_site")
 app.config.update(
-    TASQ_BACKEND="dramatiq",
+    TASQ_BACKEND=os.environ.get("TASQ_BACKEND", "dramatiq"),
     TASQ_BROKER_URL=os.environ["TASQ_BROKER_URL"],
     TASQ_NAME=os.environ["TASQ_TEST_ENGINE"],
 )

@@ -56,13 +56,38 @@ def test_mistakes_are_refused_with_a_reason(
     assert error in capsys.readouterr().err
 
 
-def test_a_module_that_does_not_import_stops_the_worker_with_status_2() -> None:
-    ran = run_tasq("worker", "myapp_that_is_not_there", "-p", "1", "--broker-url", "redis://127.0.0.1:6379/15")
+@pytest.mark.parametrize("backend", ["dramatiq", "celery"])
+def test_a_module_that_does_not_import_stops_the_worker_with_status_2(backend: str) -> None:
+    url = "redis://127.0.0.1:6379/15"
+    ran = run_tasq("worker", "myapp_that_is_not_there", "-p", "1", "--broker-url", url, "--backend", backend)
     assert ran.returncode == 2
     assert "No module named 'myapp_that_is_not_there'" in ran.stderr
 
 
-def test_without_a_broker_url_anywhere_the_worker_says_where_to_give_one() -> None:
-    ran = run_tasq("worker", "tests.backends.tasks", "-p", "1")  # functions, but no engine: no URL
+@pytest.mark.parametrize("backend", ["dramatiq", "celery"])
+def test_without_a_broker_url_anywhere_the_worker_says_where_to_give_one(backend: str) -> None:
+    ran = run_tasq("worker", "tests.backends.tasks", "-p", "1", "--backend", backend)  # functions, but no engine
     assert ran.returncode == 2
-    assert "no broker URL (none of the modules made a dramatiq engine)" in ran.stderr
+    assert f"no broker URL (none of the modules made a {backend} engine)" in ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--broker-url", "stub://"], "backend='celery' speaks redis://"),
+        (["--broker-url", "redis://127.0.0.1/15?visibility_timeout=soon"], "visibility_timeout must be a number"),
+        (["--broker-url", "amqp://127.0.0.1/?visibility_timeout=60"], "visibility_timeout is a Redis setting"),
+        (
+            ["--broker-url", "redis://127.0.0.1/15?visibility_timeout=10", "--shutdown-timeout", "30"],
+            "must exceed --shutdown-timeout",
+        ),
+    ],
+)
+def test_celery_worker_mistakes_are_refused_with_a_reason(
+    args: list[str], error: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TASQ_BROKER_URL", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(["worker", "myapp", "--backend", "celery", *args])
+    assert exited.value.code == 2
+    assert error in capsys.readouterr().err

@@ -1,8 +1,8 @@
 """The engine contract, for every engine a task can run on.
 
-Each test runs four times: the thread engine, Dramatiq's in-memory broker with its worker
-in this process, and real Redis and RabbitMQ with a ``tasq worker`` subprocess (skipped,
-with the reason, when the service is down). What cannot hold on one of them says so.
+Each test runs six times: the thread engine, Dramatiq's in-memory broker with its worker
+in this process, and real Redis and RabbitMQ with a ``tasq worker`` subprocess, on Dramatiq
+and on Celery (skipped, with the reason, when the service is down). What cannot hold on one of them says so.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def test_a_closed_engine_refuses_tasks(contract: Harness) -> None:
 def test_result_and_join_see_the_outcome(contract: Harness) -> None:
     engine = contract.make(results=10)
     done, failed = engine.enqueue(tasks.add.task(20, 22)), engine.enqueue(tasks.fail.task("ValueError"))
-    if contract.kind == "rabbitmq":
+    if contract.broker == "rabbitmq":
         assert engine.join(5) is False  # no store beside RabbitMQ: it cannot tell, and says so at once
         assert engine.result(done) is None
         assert contract.events.wait([done, failed])

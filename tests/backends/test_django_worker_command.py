@@ -1,4 +1,5 @@
-"""``python manage.py tasq_worker``: the Django example project scaled out to a Dramatiq worker."""
+"""``python manage.py tasq_worker``: the Django example project scaled out to a Dramatiq or a
+Celery worker, by settings alone."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends.conftest import clean_redis
+from tests.backends.conftest import READY, clean_redis
 from tests.services import REDIS_URL, require
 
 pytestmark = pytest.mark.timeout(90)
@@ -42,14 +43,15 @@ def test_the_command_refuses_the_thread_backend() -> None:
     assert "settings.TASQ['BACKEND'] is 'thread'" in process.stderr
 
 
-def test_tasks_a_web_process_enqueues_run_on_the_workers_of_tasq_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["dramatiq", "celery"])
+def test_tasks_a_web_process_enqueues_run_on_the_workers_of_tasq_worker(backend: str, tmp_path: Path) -> None:
     require("Redis")
     name = f"djworker-{uuid.uuid4().hex[:8]}"  # its own queue and keys in the tests' Redis db
     database = tmp_path / "db.sqlite3"
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{database}",
-        "TASQ_BACKEND": "dramatiq",
+        "TASQ_BACKEND": backend,
         "TASQ_BROKER_URL": REDIS_URL,
         "TASQ_NAME": name,
         "dramatiq_worker_timeout": "100",
@@ -63,7 +65,7 @@ def test_tasks_a_web_process_enqueues_run_on_the_workers_of_tasq_worker(tmp_path
         )
     try:
         deadline = time.monotonic() + 30
-        while "ready for action" not in log_path.read_text() and worker.poll() is None:
+        while READY[backend] not in log_path.read_text() and worker.poll() is None:
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.05)
         assert "signups.tasks.send_welcome" in log_path.read_text()  # found in the app's tasks module

@@ -1,5 +1,6 @@
-"""The framework integrations on the Dramatiq backend: a configuration change in the web
-app, one ``tasq worker`` command, and the framework's hooks fire in the worker process."""
+"""The framework integrations on the scale-out backends (Dramatiq, Celery): a configuration
+change in the web app, one ``tasq worker`` command, and the framework's hooks fire in the
+worker process."""
 
 from __future__ import annotations
 
@@ -20,19 +21,30 @@ from tests.services import REDIS_URL, require
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(60)]
 
+BACKENDS = ["dramatiq", "celery"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
 
 @pytest.fixture
-def site(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    """The app module of ``request.param``, made in this process and in a worker process."""
+def site(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModuleType]:
+    """The app module of ``request.param`` on ``backend``, made in this process and in a worker process."""
     require("Redis")
     name = f"{request.param}-{uuid.uuid4().hex[:8]}"
     events = tmp_path / "events.jsonl"
-    for key, value in {"TASQ_BROKER_URL": REDIS_URL, "TASQ_TEST_ENGINE": name, "TASQ_TEST_EVENTS": str(events)}.items():
+    settings = {"TASQ_BACKEND": backend, "TASQ_BROKER_URL": REDIS_URL, "TASQ_TEST_ENGINE": name}
+    for key, value in {**settings, "TASQ_TEST_EVENTS": str(events)}.items():
         monkeypatch.setenv(key, value)
     module_name = f"tests.backends.{request.param}_site"
     sys.modules.pop(module_name, None)
     module = importlib.import_module(module_name)
-    worker = WorkerProcess(REDIS_URL, tmp_path, engine=name, module=module_name)
+    worker = WorkerProcess(REDIS_URL, tmp_path, engine=name, module=module_name, backend=backend)
     worker.wait_ready()
     module.worker = worker  # type: ignore[attr-defined]
     try:
@@ -68,20 +80,21 @@ def test_starlette_engine_given_with_tasq_reports_in_the_worker(site: ModuleType
     assert {e["pid"] for e in worker.events.of(task_id, "done")} != {os.getpid()}
 
 
-def test_django_signals_fire_in_a_worker_that_set_django_up(tmp_path: Path) -> None:
+def test_django_signals_fire_in_a_worker_that_set_django_up(backend: str, tmp_path: Path) -> None:
     # The web side needs no Django here: any engine of the same name sends to its queue.
     require("Redis")
     name = f"django-{uuid.uuid4().hex[:8]}"
-    worker = WorkerProcess(REDIS_URL, tmp_path, engine=name, module="tests.backends.django_site")
-    engine = TasQ(backend="dramatiq", broker_url=REDIS_URL, name=name)
+    worker = WorkerProcess(REDIS_URL, tmp_path, engine=name, module="tests.backends.django_site", backend=backend)
+    engine = TasQ(backend=backend, broker_url=REDIS_URL, name=name)
     try:
         worker.wait_ready()
         task_id = engine.enqueue(tasks.add.task(2, 2))
         assert worker.events.wait([task_id]), worker.log()[-2000:]
         events = worker.events.of(task_id)
         assert [e["event"] for e in events] == ["signal_started", "signal_done", "on_done"]
-        assert events[0]["sender"] == "DramatiqEngine"
-        assert f"queues tasq.{name}:" in worker.log()
+        assert events[0]["sender"] == {"dramatiq": "DramatiqEngine", "celery": "CeleryEngine"}[backend]
+        queue = {"dramatiq": f"tasq.{name}", "celery": f"celery.tasq.{name}"}[backend]
+        assert f"queues {queue}:" in worker.log()
     finally:
         worker.stop()
         engine.close()

@@ -48,7 +48,7 @@ TASQ = {
     "MAX_RETRY": 3,
     "RETRY_DELAY": 0.05,
     "SHUTDOWN_TIMEOUT": float(os.environ.get("TASQ_SHUTDOWN_TIMEOUT", "20")),
-    # Scale-out: TASQ_BACKEND=dramatiq TASQ_BROKER_URL=redis://... sends the @background tasks
+    # Scale-out: TASQ_BACKEND=dramatiq (or celery) TASQ_BROKER_URL=redis://... sends the @background tasks
     # to the workers of `python manage.py tasq_worker` instead of this process's pool.
     "BACKEND": os.environ.get("TASQ_BACKEND", "thread"),
     "BROKER_URL": os.environ.get("TASQ_BROKER_URL"),

@@ -14,7 +14,7 @@ from tasq.contrib.django.conf import engine_options
 
 class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type hints
     help = (
-        "Run the workers of settings.TASQ['BACKEND'] (e.g. dramatiq) for this project's @background "
+        "Run the workers of settings.TASQ['BACKEND'] (dramatiq or celery) for this project's @background "
         "tasks: by default those in the tasks module of every installed app."
     )
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type hints
         if engine["backend"] == "thread":
             raise CommandError(
                 "settings.TASQ['BACKEND'] is 'thread': tasks run in the web process and need no worker; "
-                "set it to 'dramatiq' (with 'BROKER_URL') to run them on workers"
+                "set it to 'dramatiq' or 'celery' (with 'BROKER_URL') to run them on workers"
             )
         found = list(modules) or _tasks_modules()
         if not found:
