@@ -155,7 +155,18 @@ def log_retry(task_id: int, attempt: int, max_retry: int, delay: float, error: R
 
 
 def describe(fn: object) -> str:
-    """A task's or a hook's name for the log: its ``name=``, else ``module.qualname``."""
+    """A task's or a hook's name for the log: its ``name=``, else ``module.qualname``.
+
+    User objects answer ``getattr`` with their own code: whatever that raises, the log line
+    (and the worker writing it) goes on with the name of the type.
+    """
+    try:
+        return _describe(fn)
+    except BaseException:  # noqa: BLE001 - a name for a log line never ends a worker
+        return type(fn).__qualname__
+
+
+def _describe(fn: object) -> str:
     options = getattr(getattr(fn, "__self__", None), "tasq_options", None)  # BackgroundCall.do
     name = getattr(options, "name", None)
     if isinstance(name, str) and name:

@@ -74,9 +74,9 @@ def run_attempts(engine: ThreadEngine, entry: Entry, counts: list[int] | None = 
 def _await_here(
     engine: ThreadEngine, task_id: int, awaitable: Awaitable[object]
 ) -> tuple[object, BaseException | None]:
-    for wrap in engine._hooked.around_coroutine:
-        awaitable = wrap(task_id, awaitable)
     try:
+        for wrap in engine._hooked.around_coroutine:
+            awaitable = wrap(task_id, awaitable)
         return engine._loop.run(awaitable), None
     except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
         return None, error

@@ -72,8 +72,13 @@ def settle(engine: ThreadEngine, entry: Entry, value: object, counts: list[int] 
 
 def spawn(engine: ThreadEngine, entry: Entry, coro: Awaitable[object]) -> None:
     task_id = entry[0]
-    for wrap in engine._hooked.around_coroutine:
-        coro = wrap(task_id, coro)
+    try:
+        for wrap in engine._hooked.around_coroutine:
+            coro = wrap(task_id, coro)
+    except BaseException as error:  # noqa: BLE001 - a hook that raises fails that attempt
+        _close_quietly(coro)
+        settle_error(engine, entry, error, None)
+        return
     engine._detached[task_id] = entry
     try:
         engine._loop.spawn(coro, functools.partial(_async_outcome, engine, entry), contextvars.copy_context())
