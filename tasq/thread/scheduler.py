@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 __all__ = ["Scheduler"]
 
 T = TypeVar("T")
+_LONGEST_WAIT = 3600.0  # a delay of years passes validation; no wait may overflow a lock
 
 
 class Scheduler(Generic[T]):
@@ -74,7 +75,7 @@ class Scheduler(Generic[T]):
                         wait = heap[0][0] - time.monotonic()
                         if wait <= 0:
                             break
-                        cond.wait(wait)
+                        cond.wait(min(wait, _LONGEST_WAIT))  # a far delay: wake, look again
                     else:
                         cond.wait()
                 if self._stopped:
