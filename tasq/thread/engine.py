@@ -121,7 +121,10 @@ class ThreadEngine(accounting.Accounting, TasQ):
     def _reset_runtime(self, first_id: int) -> None:
         """The state that belongs to one process: made anew in a forked child."""
         self._first_id = first_id
-        self._lock = threading.Lock()
+        # Re-entrant: a signal handler runs in the main thread between any two bytecodes, and
+        # one that calls stats() or enqueue() while the main thread holds a lock must not
+        # wait for itself.
+        self._lock = threading.RLock()
         self._ready: SimpleQueue[Entry | None] = SimpleQueue()  # None: a worker's stop signal
         self._heap: list[tuple[int, int, Entry]] = []
         self._scheduler: Scheduler[Entry] = Scheduler(
@@ -137,7 +140,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
         self._detached: dict[int, Entry] = {}
         self._live_workers = 0
         self._joiners = 0
-        self._joined = threading.Condition(threading.Lock())
+        self._joined = threading.Condition(threading.RLock())
         self._space = threading.Condition(self._lock)
         self._queued = 0
         self._async_space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []

@@ -23,7 +23,7 @@ class Scheduler(Generic[T]):
     def __init__(self, on_due: Callable[[T], None], name: str) -> None:
         self._on_due = on_due
         self._name = name
-        self._cond = threading.Condition(threading.Lock())
+        self._cond = threading.Condition(threading.RLock())  # re-entrant: see ThreadEngine._lock
         self._heap: list[tuple[float, int, T]] = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
