@@ -21,6 +21,8 @@ from tasq.context import register_resolver
 from tasq.contrib.gunicorn import drain_at_worker_exit
 from tasq.exceptions import RetryTask
 
+from .flask_dashboard import DASHBOARD_KEYS, init_dashboard
+
 __all__ = ["TasQ", "task_done", "task_enqueued", "task_failed", "task_retried", "task_started"]
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class TasQ:
         app.config.setdefault("TASQ_NAME", app.name)
         engine = _make_engine(app)
         engine.add_hooks(_FlaskHooks(app))
+        init_dashboard(app, engine)
         app.extensions["tasq"] = engine
         drain_at_worker_exit(engine)
         return engine
@@ -110,7 +113,8 @@ class TasQ:
 def _make_engine(app: Flask) -> tasq.TasQ:
     config = app.config
     known = [*DEFAULTS, "TASQ_NAME"]
-    unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in known)
+    accepted = {*known, *DASHBOARD_KEYS}
+    unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in accepted)
     if unknown:
         raise ValueError(f"unknown TasQ setting(s) {unknown} in the config of app {app.name!r}; known: {known}")
     options = {key[5:].lower(): config[key] for key in known}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import logging
 import secrets
 from collections.abc import Callable
@@ -19,8 +20,11 @@ __all__ = [
     "Auth",
     "Role",
     "SessionCsrf",
+    "arole_of",
+    "as_role",
     "check_auth",
     "content_security_policy",
+    "csrf_key",
     "new_session_secret",
     "origin",
     "role_of",
@@ -69,6 +73,23 @@ def role_of(auth: Auth, request: object) -> Role | None:
     except Exception:
         logger.exception("the dashboard's auth callable raised: access refused")
         return None
+    return as_role(role)
+
+
+async def arole_of(auth: Auth, request: object) -> Role | None:
+    """``role_of`` for an ASGI app: ``auth`` may also be a coroutine function."""
+    try:
+        role: object = auth(request)
+        if inspect.isawaitable(role):
+            role = await role
+    except Exception:
+        logger.exception("the dashboard's auth callable raised: access refused")
+        return None
+    return as_role(role)
+
+
+def as_role(role: object) -> Role | None:
+    """An auth callable's answer as a role; anything unexpected is no role at all."""
     if role == "admin" or role == "view":
         return role
     if role is not None:
@@ -78,6 +99,14 @@ def role_of(auth: Auth, request: object) -> Role | None:
 
 def new_session_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def csrf_key(secret: str | bytes) -> bytes:
+    """The dashboard's own key, derived from an app's secret so that it serves no other use."""
+    raw = secret.encode() if isinstance(secret, str) else bytes(secret)
+    if not raw:
+        raise ValueError("the app's secret key is empty")
+    return hmac.new(raw, b"tasq.dashboard.csrf", hashlib.sha256).digest()
 
 
 class SessionCsrf:
