@@ -16,11 +16,11 @@ from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, request, session
 
-from ..dashboard import Dashboard, DashboardSource, Request, SessionCsrf, source_for
+from ..dashboard import Auth, Dashboard, DashboardSource, Request, SessionCsrf, source_for
 from ..dashboard.security import check_auth, csrf_key, new_session_secret, origin, role_of
 from ..engine import TasQ
 
-__all__ = ["DASHBOARD_KEYS", "init_dashboard"]
+__all__ = ["DASHBOARD_KEYS", "init_dashboard", "mount_dashboard"]
 
 # app.config key -> default; TASQ_DASHBOARD_AUTH has none on purpose.
 DASHBOARD_KEYS: dict[str, object] = {
@@ -41,13 +41,31 @@ def init_dashboard(app: Flask, engine: TasQ | DashboardSource) -> Blueprint | No
     prefix = app.config.get("TASQ_DASHBOARD")
     if not prefix:
         return None
+    return mount_dashboard(
+        app,
+        engine,
+        prefix=prefix,
+        auth=check_auth(app.config.get("TASQ_DASHBOARD_AUTH"), f"app {app.name!r}, TASQ_DASHBOARD_AUTH"),
+        show_args=app.config.get("TASQ_DASHBOARD_SHOW_ARGS", True),
+        login_url=app.config.get("TASQ_DASHBOARD_LOGIN_URL"),
+    )
+
+
+def mount_dashboard(
+    app: Flask,
+    engine: TasQ | DashboardSource,
+    *,
+    prefix: str,
+    auth: Auth | None,
+    show_args: bool = True,
+    login_url: str | None = None,
+) -> Blueprint:
+    """A dashboard of ``engine`` at ``prefix``, with these settings rather than the config's."""
     if not isinstance(prefix, str) or not prefix.startswith("/") or prefix.rstrip("/") == "":
         raise ValueError(f'app {app.name!r}, TASQ_DASHBOARD: a path such as "/tasq", not {prefix!r}')
-    auth = check_auth(app.config.get("TASQ_DASHBOARD_AUTH"), f"app {app.name!r}, TASQ_DASHBOARD_AUTH")
-    show_args = app.config.get("TASQ_DASHBOARD_SHOW_ARGS", True)
+    auth = check_auth(auth, f"app {app.name!r}, TASQ_DASHBOARD_AUTH")
     if not isinstance(show_args, bool):
         raise TypeError(f"app {app.name!r}, TASQ_DASHBOARD_SHOW_ARGS must be True or False, not {show_args!r}")
-    login_url = app.config.get("TASQ_DASHBOARD_LOGIN_URL")
     if not app.secret_key:
         raise ValueError(f"app {app.name!r}: the TasQ dashboard needs app.secret_key for its CSRF tokens")
     dashboard = Dashboard(source_for(engine), show_args=show_args)
@@ -77,7 +95,7 @@ def init_dashboard(app: Flask, engine: TasQ | DashboardSource) -> Blueprint | No
         response.vary.add("Cookie")
         return response
 
-    blueprint = Blueprint("tasq_dashboard", __name__)
+    blueprint = Blueprint("tasq_dashboard" + mount.replace("/", "_"), __name__)
     rule: dict[str, Any] = {"view_func": serve, "methods": _METHODS, "provide_automatic_options": False}
     blueprint.add_url_rule("", endpoint="page", strict_slashes=False, **rule)
     blueprint.add_url_rule("/<path:rest>", endpoint="path", **rule)

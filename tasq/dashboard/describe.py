@@ -13,7 +13,7 @@ from ..task import BackgroundCall
 __all__ = ["arguments", "task_name", "unwrap"]
 
 _repr = reprlib.Repr()
-_repr.maxstring = 80
+_repr.maxstring = 160
 _repr.maxother = 80
 _repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = 6
 _repr.maxlevel = 3
