@@ -99,7 +99,7 @@ class DashboardApp:
             cookie = SimpleCookie()
             cookie[_COOKIE] = fresh
             morsel = cookie[_COOKIE]
-            morsel["path"] = (root or "") + "/"
+            morsel["path"] = root or "/"  # "/tasq" matches "/tasq" and "/tasq/...", not "/tasqx"
             morsel["httponly"] = True
             morsel["samesite"] = "Strict"
             morsel["secure"] = scope.get("scheme") == "https"

@@ -21,7 +21,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_protect
 
 from ...dashboard import Dashboard, DashboardSource, Request, Role, source_for
-from ...dashboard.security import origin
+from ...dashboard.security import HEADERS, origin
 from . import get_engine
 from .conf import dashboard_option
 
@@ -46,7 +46,10 @@ def dashboard_urls(source: DashboardSource | None = None, *, show_args: bool | N
             raise ImproperlyConfigured("the TasQ dashboard needs django.contrib.auth's AuthenticationMiddleware")
         role = role_of_user(user)
         if role is None and not user.is_authenticated and rest == "" and request.method in ("GET", "HEAD"):
-            return redirect_to_login(request.get_full_path())
+            redirect = redirect_to_login(request.get_full_path())
+            for name, value in HEADERS:
+                redirect[name] = value
+            return redirect
         shown = dashboard_option("DASHBOARD_SHOW_ARGS") if show_args is None else show_args
         core = Dashboard(source if source is not None else source_for(get_engine()), show_args=shown)
         answer = core.handle(
