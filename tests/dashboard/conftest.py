@@ -19,9 +19,8 @@ def no_leaked_threads() -> Iterator[None]:
     yield
     deadline = time.monotonic() + 5
     while True:
-        leaked = [
-            t for t in threading.enumerate() if t not in before and t.is_alive() and not t.name.startswith(_SERVER_THREADS)
-        ]
+        alive = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        leaked = [t for t in alive if not t.name.startswith(_SERVER_THREADS)]
         if not leaked or time.monotonic() > deadline:
             break
         time.sleep(0.01)
