@@ -141,10 +141,13 @@ def same_origin(own_origin: str, origin: str | None, referer: str | None, fetch_
     """
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return False
+    own_origin = _origin_of(own_origin)
+    if not own_origin:
+        return False
     if origin is not None:  # "null" (a sandboxed frame, a data: page) is no origin of ours
-        return origin != "null" and _origin_of(origin) == own_origin.lower()
+        return origin != "null" and _origin_of(origin) == own_origin
     if referer:
-        return _origin_of(referer) == own_origin.lower()
+        return _origin_of(referer) == own_origin
     return False
 
 
