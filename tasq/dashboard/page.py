@@ -103,7 +103,7 @@ def _names(names: tuple[NameSummary, ...]) -> str:
         body = '<p class="empty">No task has finished yet.</p>'
     else:
         rows = "".join(
-            f'<tr><td class="name">{_name(summary.name)}</td><td class="num">{summary.rate:.1f}</td>'
+            f'<tr><td class="name">{_name(summary.name)}</td><td class="num">{_rate(summary.rate)}</td>'
             f'<td class="num">{_duration(summary.p50)}</td><td class="num">{_duration(summary.p95)}</td>'
             f'<td class="num ok">{summary.done:,}</td>'
             f'<td class="num {"bad" if summary.failed else "quiet"}">{summary.failed:,}</td>'
@@ -144,7 +144,7 @@ def _waiting(lines: tuple[TaskLine, ...], now: float, actions: _Actions | None) 
         for line in lines
     )
     body = (
-        '<div class="scroll"><table><thead><tr><th>Id</th><th>Task</th><th>State</th><th class="num">Runs</th>'
+        '<div class="scroll"><table><thead><tr><th>Id</th><th>Task</th><th>State</th><th class="num">Due</th>'
         f"<th></th></tr></thead><tbody>{rows}</tbody></table></div>"
         if lines
         else '<p class="empty">Nothing is waiting.</p>'
@@ -221,6 +221,10 @@ def _args(args: str | None) -> str:
 
 def _attempt(attempt: int) -> str:
     return f'<span class="attempt">{attempt}</span>' if attempt > 1 else '<span class="quiet">1</span>'
+
+
+def _rate(per_minute: float) -> str:
+    return f"{per_minute:,.0f}" if per_minute >= 10 else f"{per_minute:.1f}"
 
 
 def _share(summary: NameSummary) -> str:
