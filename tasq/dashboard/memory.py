@@ -17,6 +17,7 @@ failed task again (same task, same arguments, a new id), for the failures it kee
 
 from __future__ import annotations
 
+import heapq
 import os
 import statistics
 import time
@@ -206,18 +207,12 @@ class MemorySource:
         live = dict(recorder.live)
         running = set(running_ids)
         now = time.time()
-        running_lines: list[TaskLine] = []
-        waiting_lines: list[TaskLine] = []
-        for task_id in sorted(live):
-            record = live.get(task_id)
-            if record is None:
-                continue
-            line = _line(task_id, record, task_id in running, args)
-            if line.state == "running":
-                if len(running_lines) < limit:
-                    running_lines.append(line)
-            elif len(waiting_lines) < limit:
-                waiting_lines.append(line)
+        # One pass over the live tasks, no sort of them all: a queue may hold a million.
+        started = [task_id for task_id, record in live.items() if record.started_at is not None or task_id in running]
+        started_ids = set(started)
+        waiting_ids = heapq.nsmallest(limit, (task_id for task_id in live if task_id not in started_ids))
+        running_lines = [_line(task_id, live[task_id], True, args) for task_id in sorted(started)[:limit]]
+        waiting_lines = [_line(task_id, live[task_id], False, args) for task_id in waiting_ids]
         failures = list(recorder.failures)[::-1][:limit]
         retried = recorder.retried
         return Snapshot(

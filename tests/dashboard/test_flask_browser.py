@@ -1,4 +1,4 @@
-"""The Flask dashboard in headless Chromium: a real app on a real server (RELIABILITY 23)."""
+"""The Flask dashboard in headless Chromium: a real app on a real server."""
 
 from __future__ import annotations
 

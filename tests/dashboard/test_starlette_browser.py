@@ -1,4 +1,4 @@
-"""The Starlette/FastAPI dashboard in headless Chromium, under uvicorn (RELIABILITY 23)."""
+"""The Starlette/FastAPI dashboard in headless Chromium, under uvicorn."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Django dashboard in headless Chromium: Django's auth, permission and CSRF (RELIABILITY 23)."""
+"""The Django dashboard in headless Chromium: Django's auth, permission and CSRF."""
 
 from __future__ import annotations
 
