@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import heapq
 import os
-import statistics
 import time
 import traceback
 import weakref
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -67,8 +67,12 @@ class Recorder(Hooks):
     def __init__(self, engine: TasQ, *, keep: int = 10_000, failures: int = 100) -> None:
         self.retry_delay = engine.retry_delay
         self.live: dict[int, _Live] = {}
-        # (name, finished_at, duration or None, succeeded) of the last `keep` finished tasks.
-        self.finished: deque[tuple[str, float, float | None, bool]] = deque(maxlen=keep)
+        # The last `keep` finished tasks that ran: their names in the order they finished, and
+        # per name their (finished_at, duration) side by side, so a snapshot reads each name
+        # without going through every task.
+        self.keep = keep
+        self.finished: deque[str] = deque()
+        self.by_name: dict[str, tuple[deque[float], deque[float]]] = {}
         self.totals: dict[str, list[int]] = {}  # name -> [done, failed] since the start
         self.failures: deque[Failure] = deque(maxlen=failures)
         self.failed_tasks: dict[int, object] = {}  # what retry enqueues again, for kept failures
@@ -128,17 +132,36 @@ class Recorder(Hooks):
             return None  # never started (cancelled while pending), or from before the recorder
         now = time.time()
         started = live.started_at
-        self.finished.append((live.name, now, None if started is None else now - started, succeeded))
+        if started is not None:  # None: cancelled while it waited for a retry
+            self._keep(live.name, now, now - started)
         totals = self.totals.get(live.name)
         if totals is None:
             totals = self.totals.setdefault(live.name, [0, 0])
         totals[0 if succeeded else 1] += 1
         return live.name
 
+    def _keep(self, name: str, now: float, duration: float) -> None:
+        kept = self.by_name.get(name)
+        if kept is None:
+            kept = self.by_name.setdefault(name, (deque(), deque()))
+        kept[0].append(now)
+        kept[1].append(duration)
+        # Appended after the name's own entry: whoever drops this name finds one to drop.
+        order = self.finished
+        order.append(name)
+        if len(order) > self.keep:
+            try:
+                oldest = self.by_name[order.popleft()]
+                oldest[0].popleft()
+                oldest[1].popleft()
+            except IndexError:  # another worker dropped the oldest first
+                pass
+
     def forget(self) -> None:
         """After fork(): the child's engine starts empty, and so does its recorder."""
         self.live.clear()
         self.finished.clear()
+        self.by_name.clear()
         self.totals.clear()
         self.failures.clear()
         self.failed_tasks.clear()
@@ -220,7 +243,7 @@ class MemorySource:
             scope=self.scope,
             taken_at=now,
             stats=stats,
-            names=_summaries(list(recorder.finished), dict(recorder.totals), now),
+            names=_summaries(dict(recorder.by_name), dict(recorder.totals), now),
             running=tuple(running_lines),
             waiting=tuple(waiting_lines),
             periodic=(),
@@ -305,38 +328,38 @@ def _shown(failure: Failure, args: bool, retried_as: int | None) -> Failure:
 
 
 def _summaries(
-    finished: list[tuple[str, float, float | None, bool]], totals: dict[str, list[int]], now: float
+    by_name: dict[str, tuple[deque[float], deque[float]]], totals: dict[str, list[int]], now: float
 ) -> tuple[NameSummary, ...]:
-    durations: dict[str, list[float]] = {}
-    recent: dict[str, int] = {}
     since = now - _RATE_WINDOW
-    for name, finished_at, duration, _ in finished:
-        if duration is not None:
-            kept = durations.get(name)
-            if kept is None:
-                kept = durations[name] = []
-            kept.append(duration)
-        if finished_at >= since:
-            recent[name] = recent.get(name, 0) + 1
     summaries = []
     for name in sorted(totals):
         done, failed = totals[name]
-        p50, p95 = _percentiles(durations.get(name))
+        times, durations = by_name.get(name, ((), ()))
+        ordered = sorted(durations)
+        # Appended as they finish: the last minute is a suffix.
+        recent = list(times)
+        in_window = len(recent) - bisect_left(recent, since)
         summaries.append(
             NameSummary(
-                name=name, done=done, failed=failed, rate=recent.get(name, 0) * 60.0 / _RATE_WINDOW, p50=p50, p95=p95
+                name=name,
+                done=done,
+                failed=failed,
+                rate=in_window * 60.0 / _RATE_WINDOW,
+                p50=_quantile(ordered, 0.5),
+                p95=_quantile(ordered, 0.95),
             )
         )
     return tuple(summaries)
 
 
-def _percentiles(durations: list[float] | None) -> tuple[float | None, float | None]:
-    if not durations:
-        return None, None
-    if len(durations) == 1:
-        return durations[0], durations[0]
-    cuts = statistics.quantiles(durations, n=20, method="inclusive")
-    return cuts[9], cuts[18]
+def _quantile(ordered: list[float] | None, q: float) -> float | None:
+    """The ``q`` quantile of sorted values, interpolated between the two nearest."""
+    if not ordered:
+        return None
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 _TASQ_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
