@@ -5,7 +5,8 @@ Integrations mount it (``tasq.contrib.flask_dashboard``, ``tasq.contrib.django.u
 """
 
 from .handler import Csrf, Dashboard, Request, Response
-from .memory import MemorySource, Recorder
+from .memory import MemorySource
+from .recorder import Recorder
 from .records import Failure, NameSummary, Periodic, Snapshot, TaskLine
 from .security import Auth, Role, SessionCsrf
 from .source import DashboardSource, source_for
