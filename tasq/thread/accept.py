@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -115,8 +116,16 @@ def start_and_accept(
 
 
 def after_enqueue(engine: ThreadEngine, task_id: int) -> None:
-    for hook in engine._hooked.after_enqueue:
-        call_guarded(hook, task_id)  # a hook never fails an enqueue
+    # The task is counted and not yet queued: a close() from a hook must not wait for it.
+    me = threading.get_ident()
+    added = me not in engine._reentered
+    engine._reentered.add(me)
+    try:
+        for hook in engine._hooked.after_enqueue:
+            call_guarded(hook, task_id)  # a hook never fails an enqueue
+    finally:
+        if added:
+            engine._reentered.discard(me)
 
 
 def after_late_put(engine: ThreadEngine) -> None:

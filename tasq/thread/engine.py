@@ -85,6 +85,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
         "_put_only",
         "_queued",
         "_ready",
+        "_reentered",
         "_results",
         "_scheduler",
         "_shared_counts",
@@ -148,6 +149,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
         self._abandoning = False
         self._abandoned: set[int] = set()
         self._workers_gone = threading.Event()
+        self._reentered: set[int] = set()  # threads inside close() or an after_enqueue hook
         self._refresh_paths()
 
     def _refresh_paths(self) -> None:
@@ -216,6 +218,18 @@ class ThreadEngine(accounting.Accounting, TasQ):
         """
         if timeout is not None:
             timeout = check_seconds("timeout", timeout)
+        me = threading.get_ident()
+        if me in self._reentered:
+            # close() from inside close() (an on_failed of a task it cancels) or from an
+            # after_enqueue hook (its task is counted, not yet queued): it cannot wait for itself.
+            return self._close(wait=False, timeout=timeout, cancel_pending=cancel_pending)
+        self._reentered.add(me)
+        try:
+            return self._close(wait, timeout, cancel_pending)
+        finally:
+            self._reentered.discard(me)
+
+    def _close(self, wait: bool, timeout: float | None, cancel_pending: bool) -> list[int]:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._space:
             first_close = not self._closed
@@ -235,8 +249,8 @@ class ThreadEngine(accounting.Accounting, TasQ):
                 self._ready.put(None)
         elif cancel_pending:
             cancel_queued(self)
-        if threading.current_thread() in self._threads:
-            wait = False  # a task that closes its own engine cannot wait for itself
+        if threading.current_thread() in self._threads or self._loop.is_current():
+            wait = False  # a task (or its callback) that closes its own engine cannot wait for itself
         if not wait:
             return self.running_ids()
         if self._threads and not self._workers_gone.wait(remaining(deadline)):
@@ -250,7 +264,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
                 self.name,
                 len(still_running),
                 shown,
-                extra={"task_ids": still_running},
+                extra={"task_id": None, "task_ids": still_running},
             )
         elif self._outstanding() <= 0:
             self._loop.stop()

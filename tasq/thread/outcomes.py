@@ -24,6 +24,7 @@ from queue import Empty
 from types import CoroutineType
 from typing import TYPE_CHECKING
 
+from .. import lifecycle
 from ..exceptions import RetryTask, TaskCancelled
 from ..hooks import (
     CANCELLED,
@@ -53,6 +54,7 @@ __all__ = [
     "claim",
     "count",
     "report_done",
+    "release_when_idle",
     "report_failed",
     "settle",
     "settle_error",
@@ -95,6 +97,15 @@ def _async_outcome(engine: ThreadEngine, entry: Entry, value: object, error: Bas
         report_done(engine, entry, value, None)
     else:
         settle_error(engine, entry, error, None)
+    if engine._closed:
+        release_when_idle(engine)
+
+
+def release_when_idle(engine: ThreadEngine) -> None:
+    """A closed engine whose last task was reported after close() returned: end its loop thread."""
+    if engine._outstanding() <= 0:
+        engine._loop.stop()
+        lifecycle.forget(engine)
 
 
 def settle_error(engine: ThreadEngine, entry: Entry, error: BaseException, counts: list[int] | None) -> None:

@@ -27,7 +27,7 @@ from ..context import set_thread_engine
 from ..hooks import DONE, call_guarded, callback_raised, hook_raised
 from .backpressure import release_space
 from .entry import TOKEN, Entry
-from .outcomes import cancel_queued, report_done, settle, settle_error, spawn
+from .outcomes import cancel_queued, release_when_idle, report_done, settle, settle_error, spawn
 from .priority import prioritized
 from .results import ResultStore
 
@@ -62,6 +62,7 @@ def worker_main(engine: ThreadEngine, index: int) -> None:
         if last:
             cancel_queued(engine)
             engine._workers_gone.set()
+            release_when_idle(engine)
 
 
 def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:
