@@ -25,6 +25,7 @@ __all__ = [
     "describe",
     "hook_raised",
     "log_cancelled",
+    "log_cancelled_many",
     "log_failed",
     "log_retry",
     "overridden",
@@ -138,8 +139,22 @@ def log_failed(task_id: int, what: str, error: BaseException) -> None:
     )
 
 
-def log_cancelled(task_id: int, error: BaseException) -> None:
-    logger.warning("task %d cancelled: %s", task_id, error, extra={"task_id": task_id})
+def log_cancelled(task_id: int, error: BaseException, level: int = logging.WARNING) -> None:
+    """One task cancelled: a WARNING, or DEBUG when a summary line (``log_cancelled_many``) follows."""
+    logger.log(level, "task %d cancelled: %s", task_id, error, extra={"task_id": task_id})
+
+
+def log_cancelled_many(engine_name: str, task_ids: list[int], why: str) -> None:
+    """One WARNING for the tasks cancelled together (close, exit), not one line per task."""
+    shown = ", ".join(map(str, task_ids[:20])) + (", ..." if len(task_ids) > 20 else "")
+    logger.warning(
+        "engine %r cancelled %d task(s) %s: %s",
+        engine_name,
+        len(task_ids),
+        why,
+        shown,
+        extra={"task_id": None, "task_ids": task_ids},
+    )
 
 
 def log_retry(task_id: int, attempt: int, max_retry: int, delay: float, error: RetryTask) -> None:

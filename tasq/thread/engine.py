@@ -41,7 +41,7 @@ from .accept import (
 from .aio import LoopThread
 from .backpressure import wake_async_space_waiters
 from .entry import Entry
-from .outcomes import abandon_running, cancel, cancel_queued
+from .outcomes import abandon_running, cancel_all, cancel_queued
 from .priority import make_ready
 from .results import ResultStore
 from .scheduler import Scheduler
@@ -241,8 +241,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
         if first_close:
             lifecycle.engine_closing(self)  # periodic schedules stop before the queue drains
             wake_async_space_waiters(self)
-            for entry in self._scheduler.stop():
-                cancel(self, entry)
+            cancel_all(self, self._scheduler.stop(), "that were not due yet")
             if cancel_pending or not was_started:
                 cancel_queued(self)
             for _ in self._threads:
@@ -286,8 +285,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
             # Also when close() was cut short (a second Ctrl-C raises in the middle of it):
             # what has not started is reported cancelled, then what still runs.
             self._closed = True
-            for entry in self._scheduler.stop():
-                cancel(self, entry)
+            cancel_all(self, self._scheduler.stop(), "that were not due yet")
             cancel_queued(self)
             abandon_running(self, f"{reason} while it ran")
             lifecycle.forget(self)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import logging
 import time
 from collections.abc import Awaitable
 from queue import Empty
@@ -35,6 +36,7 @@ from ..hooks import (
     callback_raised,
     describe,
     log_cancelled,
+    log_cancelled_many,
     log_failed,
     log_retry,
 )
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "abandon_running",
     "cancel",
+    "cancel_all",
     "cancel_queued",
     "claim",
     "count",
@@ -172,7 +175,12 @@ def report_done(engine: ThreadEngine, entry: Entry, value: object, counts: list[
 
 
 def report_failed(
-    engine: ThreadEngine, entry: Entry, error: BaseException, counts: list[int] | None, claimed: bool = False
+    engine: ThreadEngine,
+    entry: Entry,
+    error: BaseException,
+    counts: list[int] | None,
+    claimed: bool = False,
+    log_level: int = logging.WARNING,
 ) -> None:
     task_id, call, state = entry
     if engine._abandoning and not claimed and not claim(engine, task_id):
@@ -199,7 +207,7 @@ def report_failed(
         except BaseException as callback_error:  # noqa: BLE001 - a callback never ends a worker
             callback_raised("on_failed", task_id, callback_error)
     if cancelled:
-        log_cancelled(task_id, error)
+        log_cancelled(task_id, error, log_level)
         count(engine, CANCELLED, counts)
     else:
         log_failed(task_id, describe(call), error)
@@ -208,14 +216,44 @@ def report_failed(
         engine._notify_joiners()
 
 
-def cancel(engine: ThreadEngine, entry: Entry) -> None:
-    report_failed(engine, entry, TaskCancelled(f"engine {engine.name!r} closed before it ran"), None)
+def cancel(
+    engine: ThreadEngine, entry: Entry, counts: list[int] | None = None, log_level: int = logging.WARNING
+) -> None:
+    error = TaskCancelled(f"engine {engine.name!r} closed before it ran")
+    report_failed(engine, entry, error, counts, log_level=log_level)
+
+
+def cancel_all(engine: ThreadEngine, entries: list[Entry], why: str) -> None:
+    """Report ``entries`` cancelled: each once (a DEBUG line each), and one WARNING for them all.
+
+    They are counted together at the end (also when a report is cut short by an
+    interrupt), not one lock each.
+    """
+    if not entries:
+        return
+    counts = [0, 0, 0, 0]
+    try:
+        for entry in entries:
+            cancel(engine, entry, counts, logging.DEBUG)
+    finally:
+        with engine._lock:
+            shared = engine._shared_counts
+            for slot in range(4):
+                shared[slot] += counts[slot]
+        if engine._joiners:
+            engine._notify_joiners()
+        log_cancelled_many(engine.name, [entry[0] for entry in entries], why)
 
 
 def cancel_queued(engine: ThreadEngine) -> None:
-    """Report every entry still in the ready queue cancelled; the workers' stop signals stay."""
+    """Report every entry still in the ready queue cancelled; the workers' stop signals stay.
+
+    The queue is emptied first, then its entries are reported: the workers find nothing
+    more to start the moment this begins, however long the reports take.
+    """
     sentinels = 0
     ready = engine._ready
+    taken: list[Entry] = []
     while True:
         try:
             entry = ready.get_nowait()
@@ -228,9 +266,10 @@ def cancel_queued(engine: ThreadEngine) -> None:
             entry = pop_token(engine)
             if entry is None:
                 continue
-        cancel(engine, entry)
+        taken.append(entry)
     for _ in range(sentinels):
         ready.put(None)
+    cancel_all(engine, taken, "that had not started")
 
 
 def count(engine: ThreadEngine, slot: int, counts: list[int] | None) -> None:
