@@ -324,7 +324,9 @@ class BrokerEngine(BrokerLooking):
         try:
             ledger.discard(message)
         except Exception:
-            logger.exception("could not forget task %d after the broker refused it", message.id)
+            logger.exception(
+                "could not forget task %d after the broker refused it", message.id, extra={"task_id": message.id}
+            )
 
     def _run_inline(
         self,

@@ -171,7 +171,9 @@ class TasQMiddleware:
         except Exception:
             if spoke:
                 raise
-            logger.debug("the app does not handle lifespan; TasQMiddleware answers it", exc_info=True)
+            logger.debug(
+                "the app does not handle lifespan; TasQMiddleware answers it", exc_info=True, extra={"task_id": None}
+            )
         finally:
             reset_current_engine(token)
         return spoke
@@ -237,6 +239,7 @@ async def _drain(engine: TasQ) -> None:
         stats.done,
         stats.failed,
         stats.cancelled,
+        extra={"task_id": None},
     )
 
 

@@ -193,7 +193,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
                 self._spawn_workers()
             self._refresh_paths()
         self._scheduler.enable()
-        logger.debug("engine %r started", self.name)
+        logger.debug("engine %r started", self.name, extra={"task_id": None})
         lifecycle.engine_started(self)
 
     def _spawn_workers(self) -> None:
