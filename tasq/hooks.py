@@ -23,6 +23,7 @@ __all__ = [
     "call_guarded",
     "callback_raised",
     "describe",
+    "given_up",
     "hook_raised",
     "log_cancelled",
     "log_cancelled_many",
@@ -155,6 +156,12 @@ def log_cancelled_many(engine_name: str, task_ids: list[int], why: str) -> None:
         shown,
         extra={"task_id": None, "task_ids": task_ids},
     )
+
+
+def given_up(reason: str) -> str:
+    """The error message of a task still running when its engine shut down: not waited for any
+    longer, and not stopped either (a thread cannot be), so its end, if it comes, goes unreported."""
+    return f"given up while still running ({reason}): it may yet finish, but its outcome is not reported"
 
 
 def log_retry(task_id: int, attempt: int, max_retry: int, delay: float, error: RetryTask) -> None:

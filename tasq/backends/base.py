@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .. import lifecycle
 from ..checks import check_schedule, check_seconds, remaining
 from ..exceptions import TaskCancelled, TasQClosed
+from ..hooks import given_up
 from ..payload import check_json, resolve_call, resolve_submit, task_name
 from ..task import RetryDelay, TaskOptions
 from .execution import Executor, call_hook
@@ -212,7 +213,7 @@ class BrokerEngine(BrokerLooking):
         try:
             self.close(timeout=self.shutdown_timeout if timeout is None else timeout)
         finally:
-            self.executor.abandon_running(f"{reason} while it ran")
+            self.executor.abandon_running(given_up(reason))
             lifecycle.forget(self)
 
     def _after_fork_in_child(self) -> None:

@@ -25,7 +25,7 @@ from .. import lifecycle
 from ..checks import check_seconds, remaining
 from ..engine import TasQ
 from ..exceptions import TasQClosed
-from ..hooks import HookLists
+from ..hooks import HookLists, given_up
 from ..options import EngineOptions
 from ..task import BackgroundCall, TaskOptions
 from . import accounting
@@ -287,7 +287,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
             self._closed = True
             cancel_all(self, self._scheduler.stop(), "that were not due yet")
             cancel_queued(self)
-            abandon_running(self, f"{reason} while it ran")
+            abandon_running(self, given_up(reason))
             lifecycle.forget(self)
 
     def _after_fork_in_child(self) -> None:

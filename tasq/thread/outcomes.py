@@ -293,7 +293,7 @@ def abandon_running(engine: ThreadEngine, why: str) -> None:
         if entry is not None:
             entries.append(entry)
     for entry in entries:
-        report_failed(engine, entry, TaskCancelled(f"task {entry[0]}: {why}"), None, claimed=True)
+        report_failed(engine, entry, TaskCancelled(why), None, claimed=True)
     engine._loop.stop(timeout=1.0)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from tasq import TaskCancelled
 from tests.conftest import scaled
-from tests.support import Make, Recorder
+from tests.support import Gate, Make, Recorder
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -46,3 +46,27 @@ def test_a_bounded_close_takes_the_backlog_away_at_once_and_logs_one_line(
     assert f"cancelled {len(cancelled)} task(s) that had not started" in warnings[0].getMessage()
     assert warnings[0].task_id is None  # type: ignore[attr-defined]
     assert sorted(warnings[0].task_ids) == sorted(cancelled)  # type: ignore[attr-defined]
+
+
+def test_shutdown_says_a_running_task_was_given_up_not_that_it_was_stopped(
+    make_engine: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    """20. shutdown() with a task running: reported once, and the line says it was given up, may finish."""
+    recorder = Recorder()
+    gate = Gate()
+    engine = make_engine(workers=1, on_done=recorder.on_done, on_failed=recorder.on_failed)
+    engine.start()
+    task_id = engine.enqueue(gate.task)
+    assert gate.wait_started(1)
+    caplog.set_level(logging.WARNING, logger="tasq")
+    engine.shutdown("deploy 42", timeout=0.05)
+    gate.open()
+    deadline = time.monotonic() + 5
+    while engine.stats().workers and time.monotonic() < deadline:
+        time.sleep(0.005)
+    recorder.assert_once_each([task_id])
+    lines = [record.getMessage() for record in caplog.records if record.getMessage().startswith(f"task {task_id} ")]
+    assert lines == [
+        f"task {task_id} cancelled: given up while still running (deploy 42): "
+        "it may yet finish, but its outcome is not reported"
+    ]
