@@ -65,7 +65,8 @@ def prioritized(engine: ThreadEngine, drawn: Entry | None) -> Entry | None:
             # The stop signal waits until the heap is empty: back it goes, behind the token
             # that stands for the heap's entry (each entry keeps exactly one token).
             engine._ready.put(None)
-            return TOKEN
+            draw_again: Entry = TOKEN
+            return draw_again
         task_id, _, state = drawn
         mine = (-(state.priority if state is not None else 0), task_id, drawn)
         if heap[0] < mine:
