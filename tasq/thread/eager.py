@@ -7,15 +7,18 @@ from ``enqueue``. ``run_attempts`` also runs the retry of a task whose engine is
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Awaitable
 from types import CoroutineType
 from typing import TYPE_CHECKING
 
+from ..context import set_current_engine
 from ..hooks import call_guarded
 from ..task import TaskOptions
 from .entry import Call, Entry, TaskState
 from .outcomes import report_done, settle_error, spawn
+from .workers import attempt
 
 if TYPE_CHECKING:
     from .engine import ThreadEngine
@@ -47,16 +50,26 @@ def run_eagerly(engine: ThreadEngine, call: Call, options: TaskOptions | None, p
 
 
 def run_attempts(engine: ThreadEngine, entry: Entry, counts: list[int] | None = None) -> None:
-    """Run an attempt in this thread and settle it (eager mode, retries at close)."""
-    from .workers import attempt  # the attempt as a worker makes it: hooks, result store
+    """Run an attempt in this thread and settle it (eager mode, retries at close).
 
+    An eager attempt runs as a worker would run it: in a context of its own (it sees none
+    of the caller's context variables, such as a web framework's request, only its engine),
+    and a retry starts after the failed attempt's ``except`` block, never inside it (no
+    stale ``sys.exc_info()``, no "During handling of the above exception" chained on).
+    """
     task_id = entry[0]
     engine._detached[task_id] = entry
+    failure: BaseException | None = None
     try:
-        value = attempt(engine, entry)
+        if engine._eager:
+            value = contextvars.Context().run(_attempt_as_a_worker, engine, entry)
+        else:
+            value = attempt(engine, entry)
     except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+        failure = error
+    if failure is not None:
         if engine._detached.pop(task_id, None) is not None:
-            settle_error(engine, entry, error, counts)
+            settle_error(engine, entry, failure, counts)
         return
     if engine._detached.pop(task_id, None) is None:
         return  # abandoned at exit and already reported
@@ -69,6 +82,11 @@ def run_attempts(engine: ThreadEngine, entry: Entry, counts: list[int] | None = 
             settle_error(engine, entry, failure, counts)
             return
     report_done(engine, entry, value, counts)
+
+
+def _attempt_as_a_worker(engine: ThreadEngine, entry: Entry) -> object:
+    set_current_engine(engine)  # in this fresh context only: the engine a worker would name
+    return attempt(engine, entry)
 
 
 def _await_here(
