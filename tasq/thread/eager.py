@@ -7,6 +7,7 @@ from ``enqueue``. ``run_attempts`` also runs the retry of a task whose engine is
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
 from collections.abc import Awaitable
@@ -41,9 +42,14 @@ def run_eagerly(engine: ThreadEngine, call: Call, options: TaskOptions | None, p
         engine._results.enqueued(task_id)
     for hook in engine._hooked.after_enqueue:
         call_guarded(hook, task_id)
+    # A task enqueued by a callback of another eager task (an on_failed's follow-up) must
+    # not take that task's failure away from the enqueue that propagates it.
+    outer = getattr(_failure, "error", None)
     _failure.error = None
-    run_attempts(engine, entry)
-    error, _failure.error = _failure.error, None
+    try:
+        run_attempts(engine, entry)
+    finally:
+        error, _failure.error = _failure.error, outer
     if error is not None and engine._eager_propagate:
         raise error
     return task_id
@@ -95,6 +101,31 @@ def _await_here(
     try:
         for wrap in engine._hooked.around_coroutine:
             awaitable = wrap(task_id, awaitable)
+        if engine._loop.is_current():
+            return _run_beside(awaitable), None  # an async task enqueued it: its loop is busy
         return engine._loop.run(awaitable), None
     except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
         return None, error
+
+
+def _run_beside(awaitable: Awaitable[object]) -> object:
+    """Run ``awaitable`` to its end on a loop of its own, from a thread whose loop is running."""
+    outcome: list[object] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(_as_coroutine(awaitable)))
+        except BaseException as error:  # noqa: BLE001 - handed back to the caller
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="tasq-eager-nested-loop", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+async def _as_coroutine(awaitable: Awaitable[object]) -> object:
+    return await awaitable

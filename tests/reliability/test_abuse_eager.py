@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+import threading
 import traceback
 
 import pytest
 
 from tasq import RetryTask
-from tests.support import Make, Recorder
+from tasq.testing import eager
+from tests.support import Make, Recorder, raising
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -58,3 +60,40 @@ def test_an_eager_retry_runs_outside_the_failed_attempts_except_block(make_engin
     assert type(error) is ValueError
     assert error.__context__ is None
     assert "During handling" not in "".join(traceback.format_exception(error))
+
+
+def test_an_eager_async_task_that_enqueues_another_async_task_does_not_deadlock(make_engine: Make) -> None:
+    """23. Eager: async task A enqueues async task B; both run inside enqueue, B first to finish."""
+    recorder = Recorder()
+    engine = make_engine(eager=True, on_done=recorder.on_done, on_failed=recorder.on_failed)
+    finished: list[str] = []
+
+    async def inner() -> None:
+        finished.append("inner")
+
+    async def outer() -> None:
+        engine.enqueue(inner)
+        finished.append("outer")
+
+    ids: list[int] = []
+    thread = threading.Thread(target=lambda: ids.append(engine.enqueue(outer)), daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive(), "the eager async task deadlocked"
+    assert finished == ["inner", "outer"]
+    assert recorder.wait(2, timeout=1) and not recorder.failed
+
+
+def test_eager_propagate_keeps_the_error_when_on_failed_enqueues_a_follow_up(make_engine: Make) -> None:
+    """23. eager(propagate=True): on_failed enqueues a follow-up; enqueue still raises the task's error."""
+    followed: list[int] = []
+    engine = make_engine()
+
+    def on_failed(task_id: int, error: BaseException) -> None:
+        if not followed:
+            followed.append(engine.enqueue(lambda: None))
+
+    engine.on_failed = on_failed
+    with eager(engine, propagate=True), pytest.raises(ValueError, match="the original"):
+        engine.enqueue(raising(ValueError("the original")))
+    assert followed
