@@ -7,6 +7,7 @@ from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, T
 from .hooks import Hooks
 from .periodic import periodic  # the decorator; the package stays importable as `from tasq.periodic import ...`
 from .retry import Backoff, backoff
+from .sigterm import drain_on_sigterm
 from .task import Stats, Task, TaskOptions, TaskResult, TaskStatus
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "backoff",
     "current_engine",
     "default",
+    "drain_on_sigterm",
     "periodic",
     "use_engine",
 ]

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
 import time
 
 import pytest
 
+import tasq
 from tasq import TaskCancelled
 from tests.conftest import scaled
 from tests.support import Gate, Make, Recorder
@@ -70,3 +76,51 @@ def test_shutdown_says_a_running_task_was_given_up_not_that_it_was_stopped(
         f"task {task_id} cancelled: given up while still running (deploy 42): "
         "it may yet finish, but its outcome is not reported"
     ]
+
+
+def test_drain_on_sigterm_makes_a_plain_script_drain_its_tasks_on_sigterm() -> None:
+    """20. A plain script with tasq.drain_on_sigterm(): SIGTERM runs the earlier handler, then the drain."""
+    script = textwrap.dedent("""
+        import signal, sys, time
+        import tasq
+        def on_done(task_id):
+            print("done", task_id, flush=True)
+        def on_failed(task_id, error):
+            print("failed", task_id, type(error).__name__, flush=True)
+        signal.signal(signal.SIGTERM, lambda signum, frame: print("earlier handler", flush=True))
+        tasq.drain_on_sigterm()
+        tasq.drain_on_sigterm()  # again: harmless, not chained to itself
+        engine = tasq.TasQ(workers=1, on_done=on_done, on_failed=on_failed)
+        engine.start()
+        for _ in range(20):
+            engine.enqueue(lambda: time.sleep(0.02))
+        print("ready", flush=True)
+        time.sleep(30)
+    """)
+    command = [sys.executable, "-c", script]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 143, err
+    lines = out.splitlines()
+    assert lines[0] == "earlier handler"
+    reported = sorted(lines[1:])
+    assert reported == sorted(f"done {n}" for n in range(1, 21)), err
+
+
+def test_drain_on_sigterm_refuses_a_thread_other_than_the_main_one() -> None:
+    """20. Called from another thread: a clear RuntimeError, nothing installed."""
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            tasq.drain_on_sigterm()
+        except RuntimeError as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join(5)
+    assert len(errors) == 1 and "main thread" in str(errors[0])
