@@ -124,3 +124,28 @@ def test_drain_on_sigterm_refuses_a_thread_other_than_the_main_one() -> None:
     thread.start()
     thread.join(5)
     assert len(errors) == 1 and "main thread" in str(errors[0])
+
+
+def test_a_multiprocessing_fork_child_drains_its_engine_before_os_exit() -> None:
+    """20. A multiprocessing child (fork) that enqueues and returns: its tasks run before os._exit()."""
+    script = textwrap.dedent("""
+        import multiprocessing, sys, time
+        import tasq
+        def on_done(task_id):
+            print("done", task_id, flush=True)
+        def child():
+            engine = tasq.TasQ(workers=1, on_done=on_done)
+            engine.start()
+            for _ in range(10):
+                engine.enqueue(lambda: time.sleep(0.01))
+        if __name__ == "__main__":
+            process = multiprocessing.get_context("fork").Process(target=child)
+            process.start()
+            process.join(20)
+            print("exit", process.exitcode, flush=True)
+    """)
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert process.returncode == 0, process.stderr
+    lines = process.stdout.splitlines()
+    assert lines[-1] == "exit 0"
+    assert sorted(lines[:-1]) == sorted(f"done {n}" for n in range(1, 11)), process.stderr
