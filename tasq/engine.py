@@ -29,7 +29,7 @@ from .checks import (
 )
 from .context import set_thread_engine
 from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, TasQClosed
-from .hooks import HOOK_NAMES, Hooks, overridden
+from .hooks import HOOK_NAMES, Hooks, RunningTask, _running, checked_headers, overridden
 from .results import ResultStore
 from .scheduler import Scheduler
 from .task import BackgroundCall, RetryDelay, Stats, TaskOptions, TaskResult, TaskStatus
@@ -59,19 +59,21 @@ _FunctionType = types.FunctionType
 _CoroutineType = types.CoroutineType
 _TOKEN: Any = object()  # tells a worker that a prioritized entry waits in the heap
 _UNSET: Any = object()
+_NO_HEADERS: types.MappingProxyType[str, str] = types.MappingProxyType({})
 _eager_failure = threading.local()  # how the last eager task of this thread failed, if it did
 
 
 class _Meta:
     """What an entry carries beyond (id, call) once it is not a plain first attempt."""
 
-    __slots__ = ("attempt", "holds_slot", "options", "priority")
+    __slots__ = ("attempt", "headers", "holds_slot", "options", "priority")
 
     def __init__(self, options: TaskOptions | None, priority: int, holds_slot: bool = False) -> None:
         self.attempt = 1
         self.priority = priority
         self.options = options
         self.holds_slot = holds_slot
+        self.headers: dict[str, str] | None = None  # what before_enqueue hooks added
 
 
 Entry = tuple[int, Call, "_Meta | None"]
@@ -228,7 +230,9 @@ class TasQ:
             and not self.queue_size
             and (self._state == _STARTED or not self.autostart)
         )
-        self._plain = direct and self._results is None and not self._hooked.after_enqueue
+        self._plain = (
+            direct and self._results is None and not self._hooked.after_enqueue and not self._hooked.before_enqueue
+        )
         self._direct = direct
 
     # -- configuration ----------------------------------------------------------------
@@ -502,7 +506,7 @@ class TasQ:
         self, fn: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
     ) -> int:
         """``enqueue`` of ``fn(*args, **kwargs)`` with its ``@background`` options."""
-        if options.plain and self._direct:
+        if options.plain and self._direct and (options.name is None or not self._hooked.before_enqueue):
             # One C-made partial instead of a BackgroundCall and its bound do(): fewer objects
             # for the garbage collector to chase per pending task.
             return self._put_direct(functools.partial(fn, *args, **kwargs))
@@ -513,9 +517,10 @@ class TasQ:
         tid = next(self._ids)
         if self._results is not None:
             self._results.records[tid] = time.time()
+        meta = self._before_enqueue(tid, call, None) if self._hooked.before_enqueue else None
         if self._hooked.after_enqueue:
             self._after_enqueue(tid)
-        self._ready.put((tid, call, None))
+        self._ready.put((tid, call, meta))
         if self._closed:
             self._after_late_put()
         return tid
@@ -595,6 +600,8 @@ class TasQ:
                 raise
         tid = next(self._ids)
         meta = None if options is None and not priority and not holds_slot else _Meta(options, priority, holds_slot)
+        if self._hooked.before_enqueue:
+            meta = self._before_enqueue(tid, call, meta)
         entry: Entry = (tid, call, meta)
         if self._results is not None:
             self._results.enqueued(tid)
@@ -608,6 +615,28 @@ class TasQ:
         if self._closed:
             self._after_late_put()
         return tid
+
+    def _before_enqueue(self, tid: int, call: Call, meta: _Meta | None) -> _Meta | None:
+        headers: dict[str, str] = {}
+        name = _describe(call)
+        for hook in self._hooked.before_enqueue:
+            try:
+                hook(tid, name, headers)
+            except BaseException as error:  # noqa: BLE001 - a hook never fails an enqueue
+                _hook_raised(hook, tid, error)
+        if headers:
+            if meta is None:
+                meta = _Meta(None, 0)
+            meta.headers = checked_headers(tid, headers)
+        return meta
+
+    @staticmethod
+    def _running_task(entry: Entry) -> RunningTask:
+        tid, call, meta = entry
+        if meta is None:
+            return RunningTask(tid, _describe(call), 1, _NO_HEADERS)
+        headers = _NO_HEADERS if meta.headers is None else types.MappingProxyType(meta.headers)
+        return RunningTask(tid, _describe(call), meta.attempt, headers)
 
     def _after_enqueue(self, tid: int) -> None:
         for hook in self._hooked.after_enqueue:
@@ -791,6 +820,7 @@ class TasQ:
         short = len(around) < 2
         started_at = None if self._results is None else self._results.started_at
         now = time.time
+        running = self._running_task if self._hooks else None
         while True:
             entry = get()
             if heap:
@@ -801,6 +831,7 @@ class TasQ:
                 return
             tid, call, meta = entry
             slots[index] = tid
+            token = None if running is None else _running.set((running, entry))
             try:
                 if meta is None and short:
                     if started_at is not None:
@@ -816,12 +847,15 @@ class TasQ:
             except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
                 slots[index] = 0
                 self._settle_error(entry, error, counts)
-                continue
-            slots[index] = 0
-            if value is not None and type(value) is _CoroutineType:
-                self._spawn(entry, value)
             else:
-                self._report_done(entry, value, counts)
+                slots[index] = 0
+                if value is not None and type(value) is _CoroutineType:
+                    self._spawn(entry, value)
+                else:
+                    self._report_done(entry, value, counts)
+            finally:
+                if token is not None:
+                    _running.reset(token)
 
     def _attempt(self, entry: Entry) -> object:
         tid, call, meta = entry
@@ -875,10 +909,15 @@ class TasQ:
     def _async_outcome(self, entry: Entry, value: object, error: BaseException | None) -> None:
         if self._detached.pop(entry[0], None) is None:
             return  # abandoned at exit and already reported
-        if error is None:
-            self._report_done(entry, value, None)
-        else:
-            self._settle_error(entry, error, None)
+        token = _running.set((self._running_task, entry)) if self._hooks else None
+        try:
+            if error is None:
+                self._report_done(entry, value, None)
+            else:
+                self._settle_error(entry, error, None)
+        finally:
+            if token is not None:
+                _running.reset(token)
 
     def _settle_error(self, entry: Entry, error: BaseException, counts: list[int] | None) -> None:
         if not isinstance(error, RetryTask):
@@ -900,10 +939,6 @@ class TasQ:
             return
         if self._abandoning and not self._claim(tid):
             return
-        if meta is None:
-            meta = _Meta(None, 0)
-        meta.attempt = attempt + 1
-        entry = (tid, call, meta)
         self._count(_RETRIED, counts)
         logger.warning(
             "task %d asked for a retry (attempt %d of %d), next attempt in %.3fs: %s",
@@ -916,6 +951,10 @@ class TasQ:
         )
         for hook in self._hooked.after_retry:
             self._call_hook(hook, tid, error)
+        if meta is None:
+            meta = _Meta(None, 0)
+        meta.attempt = attempt + 1  # after the hooks: current_task() there is the attempt that ended
+        entry = (tid, call, meta)
         if self._eager:
             self._run_attempts(entry)
         elif delay > 0:
@@ -930,6 +969,16 @@ class TasQ:
 
     def _run_attempts(self, entry: Entry, counts: list[int] | None = None) -> None:
         """Run an attempt in this thread and settle it (eager mode, retries at close)."""
+        if self._hooks:
+            token = _running.set((self._running_task, entry))
+            try:
+                self._run_attempt(entry, counts)
+            finally:
+                _running.reset(token)
+        else:
+            self._run_attempt(entry, counts)
+
+    def _run_attempt(self, entry: Entry, counts: list[int] | None) -> None:
         tid = entry[0]
         self._detached[tid] = entry
         try:
@@ -1076,6 +1125,8 @@ class TasQ:
         entry: Entry = (tid, call, _Meta(options, priority))
         if self._results is not None:
             self._results.enqueued(tid)
+        if self._hooked.before_enqueue:
+            self._before_enqueue(tid, call, entry[2])
         if self._hooked.after_enqueue:
             self._after_enqueue(tid)
         _eager_failure.error = None
@@ -1254,6 +1305,7 @@ class _HookLists:
         for name in HOOK_NAMES:
             setattr(self, name, tuple(getattr(h, name) for h in hooks if overridden(h, name)))
 
+    before_enqueue: tuple[Callable[[int, str, dict[str, str]], object], ...]
     after_enqueue: tuple[Callable[[int], object], ...]
     before_task: tuple[Callable[[int, int], object], ...]
     around_task: tuple[Callable[[int, Call], object], ...]

@@ -1,13 +1,40 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .exceptions import RetryTask
 
-__all__ = ["Hooks"]
+__all__ = ["Hooks", "RunningTask", "current_task"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("tasq")
+
+
+@dataclass(frozen=True, slots=True)
+class RunningTask:
+    """The attempt that runs in this thread (or ``async def`` task), as ``current_task()`` gives it."""
+
+    id: int
+    name: str
+    attempt: int
+    headers: Mapping[str, str]
+
+
+# What an engine sets while an attempt runs: a function that makes the record and its
+# argument, so that an attempt nobody asks about costs one tuple and no record.
+_running: ContextVar[tuple[Callable[[Any], RunningTask], Any] | None] = ContextVar("tasq_running", default=None)
+
+
+def current_task() -> RunningTask | None:
+    """The attempt running here: in ``before_task``, ``around_task``, ``after_retry``,
+    ``after_done``, ``after_failed`` and the task itself, on an engine with hooks; else None."""
+    running = _running.get()
+    return None if running is None else running[0](running[1])
 
 
 class Hooks:
@@ -17,6 +44,10 @@ class Hooks:
     so an unused hook costs nothing. An exception raised by a hook is logged and never
     ends a worker; one raised by ``around_task`` or ``around_coroutine`` fails that attempt.
     """
+
+    def before_enqueue(self, task_id: int, name: str, headers: dict[str, str]) -> None:
+        """Called in the enqueuing thread before the task is handed over; the str entries
+        added to ``headers`` travel with the task (``current_task().headers`` where it runs)."""
 
     def after_enqueue(self, task_id: int) -> None:
         """Called in the enqueuing thread once the engine has accepted a task."""
@@ -53,3 +84,18 @@ HOOK_NAMES = tuple(name for name, value in vars(Hooks).items() if callable(value
 
 def overridden(hooks: Hooks, name: str) -> bool:
     return getattr(type(hooks), name) is not getattr(Hooks, name)
+
+
+def checked_headers(task_id: int, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` as hooks left them, less (and logged) any entry that is not str to str."""
+    bad = [key for key, value in headers.items() if type(key) is not str or type(value) is not str]
+    for key in bad:
+        logger.error(
+            "task %d: header %r dropped: headers map str to str, not %s",
+            task_id,
+            key,
+            type(headers[key]).__name__,
+            extra={"task_id": task_id},
+        )
+        del headers[key]
+    return headers
