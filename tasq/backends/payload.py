@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..decorators import BackgroundCall, BackgroundFunction
@@ -37,9 +37,10 @@ class TaskMessage:
     retry_delay: float | None  # None: a callable, which the worker looks up again
     results: int  # how many finished results the status store keeps (the engine's ``results``)
     producer: str  # which engine instance accepted it, for its ``join()``
+    headers: dict[str, str] = field(default_factory=dict)  # what before_enqueue hooks added
 
     def header(self) -> dict[str, Any]:
-        return {
+        header = {
             "id": self.id,
             "engine": self.engine,
             "attempt": self.attempt,
@@ -48,6 +49,9 @@ class TaskMessage:
             "results": self.results,
             "producer": self.producer,
         }
+        if self.headers:
+            header["headers"] = self.headers
+        return header
 
     @classmethod
     def read(cls, name: str, args: Any, kwargs: Any, header: Any) -> TaskMessage | None:
@@ -62,6 +66,9 @@ class TaskMessage:
     @classmethod
     def _from_header(cls, name: str, args: Any, kwargs: Any, header: dict[str, Any]) -> TaskMessage:
         retry_delay = header.get("retry_delay")
+        headers = header.get("headers") or {}
+        if not isinstance(headers, dict) or not all(type(k) is str and type(v) is str for k, v in headers.items()):
+            raise TypeError("headers must map str to str")
         return cls(
             id=header["id"],
             name=name,
@@ -73,6 +80,7 @@ class TaskMessage:
             retry_delay=None if retry_delay is None else float(retry_delay),
             results=int(header.get("results", 0)),
             producer=str(header.get("producer", "")),
+            headers=dict(headers),
         )
 
 
