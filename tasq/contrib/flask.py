@@ -51,6 +51,11 @@ DEFAULTS: dict[str, object] = {
     "TASQ_ON_DONE": None,
     "TASQ_ON_FAILED": None,
 }
+# app.config key -> default, for what the extension adds besides the engine's options.
+OPERATIONS: dict[str, object] = {
+    "TASQ_METRICS": False,  # True (or a path): Prometheus metrics, served at /metrics (or that path)
+    "TASQ_TRACING": False,  # True: OpenTelemetry spans for each task, children of the request's
+}
 
 
 class TasQ:
@@ -71,11 +76,12 @@ class TasQ:
                 f"TasQ is already registered on app {app.name!r}: call init_app(app) once per app"
                 " (TasQ(app) already calls it)"
             )
-        for key, default in DEFAULTS.items():
+        for key, default in {**DEFAULTS, **OPERATIONS}.items():
             app.config.setdefault(key, default)
         app.config.setdefault("TASQ_NAME", app.name)
         engine = _make_engine(app)
         engine.add_hooks(_FlaskHooks(app))
+        _add_operations(app, engine)
         app.extensions["tasq"] = engine
         drain_at_worker_exit(engine)
         return engine
@@ -110,7 +116,7 @@ class TasQ:
 def _make_engine(app: Flask) -> tasq.TasQ:
     config = app.config
     known = [*DEFAULTS, "TASQ_NAME"]
-    unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in known)
+    unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in known and key not in OPERATIONS)
     if unknown:
         raise ValueError(f"unknown TasQ setting(s) {unknown} in the config of app {app.name!r}; known: {known}")
     options = {key[5:].lower(): config[key] for key in known}
@@ -121,6 +127,30 @@ def _make_engine(app: Flask) -> tasq.TasQ:
         option = next((word for word in words if word in options), None)
         key = f"TASQ_{option.upper()}" if option else "TASQ_*"
         raise type(error)(f"app {app.name!r}, {key}: {error}") from None
+
+
+def _add_operations(app: Flask, engine: tasq.TasQ) -> None:
+    """``TASQ_METRICS`` and ``TASQ_TRACING``: each needs its extra (``tasq-worker[prometheus]``, ...)."""
+    metrics, tracing = app.config["TASQ_METRICS"], app.config["TASQ_TRACING"]
+    if not isinstance(metrics, (bool, str)) or (isinstance(metrics, str) and not metrics.startswith("/")):
+        raise ValueError(f"app {app.name!r}, TASQ_METRICS: True, False or a path like '/metrics', not {metrics!r}")
+    if not isinstance(tracing, bool):
+        raise ValueError(f"app {app.name!r}, TASQ_TRACING: True or False, not {tracing!r}")
+    if metrics:
+        from flask import Response
+
+        from tasq.contrib import prometheus
+
+        prometheus.instrument(engine)
+
+        def serve_metrics() -> Response:
+            return Response(prometheus.scrape(), content_type=prometheus.CONTENT_TYPE)
+
+        app.add_url_rule("/metrics" if metrics is True else metrics, "tasq_metrics", serve_metrics)
+    if tracing:
+        from tasq.contrib import opentelemetry
+
+        opentelemetry.instrument(engine)
 
 
 class _FlaskHooks(tasq.Hooks):

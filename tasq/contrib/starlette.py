@@ -46,6 +46,8 @@ class TasQMiddleware:
         tasq: TasQ | None = None,
         hooks: Sequence[Hooks] = (),
         log_events: bool | None = None,
+        metrics: bool = False,
+        tracing: bool = False,
         workers: int = _UNSET,
         max_retry: int = _UNSET,
         retry_delay: RetryDelay = _UNSET,
@@ -68,11 +70,14 @@ class TasQMiddleware:
             raise TypeError(f"pass engine options or tasq=, not both (got {', '.join(sorted(given))})")
         if isinstance(hooks, Hooks) or not all(isinstance(h, Hooks) for h in hooks):
             raise TypeError("hooks must be a sequence of tasq.Hooks instances")
+        if not isinstance(metrics, bool) or not isinstance(tracing, bool):
+            raise TypeError(f"metrics and tracing must be True or False, not {metrics!r} and {tracing!r}")
         if log_events is not None and not isinstance(log_events, bool):
             raise TypeError(f"log_events must be True, False or None, not {log_events!r}")
         self.app = app
         self._options: dict[str, Any] = {"autostart": True, "name": "app", **given}
         self._hooks = tuple(hooks)
+        self._metrics, self._tracing = metrics, tracing
         self._log_events = log_events
         self._adopted = tasq is not None
         # Builds (and so validates) the engine now; constructing one starts no thread.
@@ -113,6 +118,14 @@ class TasQMiddleware:
             raise RuntimeError("hooks can only be added to an engine that has not started")
         for hook in self._hooks:
             engine.add_hooks(hook)
+        if self._metrics:  # served by app.mount("/metrics", tasq.contrib.prometheus.asgi_app())
+            from . import prometheus
+
+            prometheus.instrument(engine)
+        if self._tracing:
+            from . import opentelemetry
+
+            opentelemetry.instrument(engine)
         _remember(engine)
 
     def _prepare(self, lazily: bool = False) -> TasQ:

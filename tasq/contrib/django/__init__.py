@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from tasq import TasQ, lifecycle
 from tasq.contrib.gunicorn import drain_at_worker_exit
 
-from .conf import engine_options, validate
+from .conf import engine_options, operations, validate
 from .hooks import DjangoHooks
 
 __all__ = ["get_engine"]
@@ -50,9 +50,22 @@ def _make_engine() -> TasQ:
                 validate()  # raises the same error, naming the key
                 raise ImproperlyConfigured(f"settings.TASQ: {error}") from error
             engine.add_hooks(DjangoHooks(engine))
+            _add_operations(engine)
             drain_at_worker_exit(engine)
             _engine = engine
         return _engine
+
+
+def _add_operations(engine: TasQ) -> None:
+    chosen = operations()
+    if chosen["METRICS"]:  # served by path("metrics", tasq.contrib.django.metrics.metrics)
+        from tasq.contrib import prometheus
+
+        prometheus.instrument(engine)
+    if chosen["TRACING"]:
+        from tasq.contrib import opentelemetry
+
+        opentelemetry.instrument(engine)
 
 
 def on_setting_changed(*, setting: str, **kwargs: Any) -> None:

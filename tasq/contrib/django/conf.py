@@ -12,7 +12,7 @@ from django.utils.module_loading import import_string
 from tasq import TasQ
 from tasq.backends import engine_class
 
-__all__ = ["DEFAULTS", "engine_options", "validate"]
+__all__ = ["DEFAULTS", "OPERATIONS", "engine_options", "operations", "validate"]
 
 # settings.TASQ key -> default; each is the engine option of the same name, lower-cased.
 DEFAULTS: dict[str, object] = {
@@ -30,6 +30,8 @@ DEFAULTS: dict[str, object] = {
     "BACKEND": "thread",
     "BROKER_URL": None,
 }
+# settings.TASQ key -> default, for what the integration adds besides the engine's options.
+OPERATIONS: dict[str, bool] = {"METRICS": False, "TRACING": False}
 _CALLBACKS = ("ON_DONE", "ON_FAILED")  # a callable, or its dotted path
 _DISTRIBUTED = ("BACKEND", "BROKER_URL")  # checked together, by the backend's engine class
 
@@ -39,9 +41,9 @@ def engine_options() -> dict[str, Any]:
     configured = getattr(settings, "TASQ", {})
     if not isinstance(configured, Mapping):
         raise ImproperlyConfigured(f"settings.TASQ must be a dict, not {type(configured).__name__}")
-    unknown = sorted(str(key) for key in configured if key not in DEFAULTS)
+    unknown = sorted(str(key) for key in configured if key not in DEFAULTS and key not in OPERATIONS)
     if unknown:
-        raise ImproperlyConfigured(f"settings.TASQ: unknown key(s) {unknown}; known: {list(DEFAULTS)}")
+        raise ImproperlyConfigured(f"settings.TASQ: unknown key(s) {unknown}; known: {[*DEFAULTS, *OPERATIONS]}")
     options: dict[str, Any] = {}
     for key, default in DEFAULTS.items():
         value = configured.get(key, default)
@@ -52,6 +54,16 @@ def engine_options() -> dict[str, Any]:
                 raise ImproperlyConfigured(f"settings.TASQ[{key!r}]: {error}") from error
         options[key.lower()] = value
     return options
+
+
+def operations() -> dict[str, bool]:
+    """``settings.TASQ["METRICS"]`` and ``["TRACING"]``, each True or False."""
+    configured = getattr(settings, "TASQ", {})
+    chosen = {key: configured.get(key, default) for key, default in OPERATIONS.items()}
+    for key, value in chosen.items():
+        if not isinstance(value, bool):
+            raise ImproperlyConfigured(f"settings.TASQ[{key!r}]: True or False, not {value!r}")
+    return chosen
 
 
 def validate() -> dict[str, Any]:
