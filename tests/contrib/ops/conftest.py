@@ -1,5 +1,4 @@
-"""One OpenTelemetry SDK tracer provider for this process (the global one can be set once),
-with an in-memory exporter that each test reads from empty."""
+"""The in-memory exporter of tracing.py, empty at the start of each test that asks for it."""
 
 from __future__ import annotations
 
@@ -9,15 +8,9 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
-from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-EXPORTER = InMemorySpanExporter()
-PROVIDER = TracerProvider()
-PROVIDER.add_span_processor(SimpleSpanProcessor(EXPORTER))
-trace.set_tracer_provider(PROVIDER)
+from tests.contrib.ops.tracing import EXPORTER
 
 
 @pytest.fixture
@@ -25,10 +18,3 @@ def spans() -> Iterator[InMemorySpanExporter]:
     EXPORTER.clear()
     yield EXPORTER
     EXPORTER.clear()
-
-
-def by_name(finished: tuple[ReadableSpan, ...] | list[ReadableSpan]) -> dict[str, list[ReadableSpan]]:
-    named: dict[str, list[ReadableSpan]] = {}
-    for span in finished:
-        named.setdefault(span.name, []).append(span)
-    return named

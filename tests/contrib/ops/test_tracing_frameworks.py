@@ -29,8 +29,8 @@ from starlette.routing import Route
 import tasq
 from tasq.contrib.flask import TasQ as FlaskTasQ
 from tasq.contrib.starlette import TasQMiddleware, get_engine
-from tests.contrib.ops.conftest import by_name
 from tests.contrib.ops.servers import asgi_server, wsgi_server
+from tests.contrib.ops.tracing import by_name
 
 pytestmark = pytest.mark.timeout(60)
 
