@@ -64,6 +64,7 @@ def test_the_worker_process_span_is_a_child_of_the_send_span(
             retried = engine.enqueue(tasks.retry_until.task(key, 2))
             failed = engine.enqueue(tasks.fail.task("ValueError"))
         found = worker_spans(span_file, 4)  # add, two attempts of retry_until, fail
+        assert process.process.poll() is None, "the worker ran every attempt and is still up"
     finally:
         engine.close(timeout=10)
     produced = [span for span in spans.get_finished_spans() if span.kind is SpanKind.PRODUCER]

@@ -104,6 +104,7 @@ def test_flask_request_send_and_process_spans_are_one_trace(spans: InMemorySpanE
     check_one_trace(request, named[f"send {receipt}"][0], named[f"process {receipt}"][0], "flask-shop")
     check_one_trace(request, named[f"send {charge}"][0], named[f"process {charge}"][0], "flask-shop")
     assert (named[f"process {receipt}"][0].attributes or {})["messaging.message.id"] == str(receipt_id)
+    assert (named[f"process {charge}"][0].attributes or {})["messaging.message.id"] == str(charge_id)
     failed = named[f"process {charge}"][0]
     assert failed.status.status_code is StatusCode.ERROR
     assert [event.name for event in failed.events] == ["exception"]
