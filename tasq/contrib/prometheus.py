@@ -13,10 +13,11 @@ import atexit
 import os
 import threading
 import time
+import types
 import weakref
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as _multiprocess
@@ -31,165 +32,183 @@ __all__ = ["CONTENT_TYPE", "asgi_app", "child_exit", "flush", "instrument", "scr
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 WAIT_BUCKETS = DURATION_BUCKETS
+T = TypeVar("T")
 FLUSH_INTERVAL = 1.0  # seconds between two writes of a process's sums in multiprocess mode
 
-# One row of counts per task name: (the index of each count)
-_ENQUEUED, _STARTED, _SUCCEEDED, _RETRIED, _CANCELLED, _ENDED, _DEQUEUED = range(7)
-_COUNTERS = (
-    ("tasq_tasks_enqueued_total", "Tasks accepted by the engine.", _ENQUEUED),
-    ("tasq_tasks_started_total", "Attempts started.", _STARTED),
-    ("tasq_tasks_succeeded_total", "Tasks that succeeded.", _SUCCEEDED),
-    ("tasq_tasks_retried_total", "Attempts that asked for a retry (RetryTask) and got one.", _RETRIED),
-    ("tasq_tasks_cancelled_total", "Tasks cancelled before or while they ran.", _CANCELLED),
-)
 _LABELS = ("engine", "task")
+_COUNTERS = (
+    ("tasq_tasks_enqueued_total", "Tasks accepted by the engine.", 0),
+    ("tasq_tasks_started_total", "Attempts started.", 1),
+    ("tasq_tasks_succeeded_total", "Tasks that succeeded.", 2),
+    ("tasq_tasks_retried_total", "Attempts that asked for a retry (RetryTask) and got one.", 3),
+    ("tasq_tasks_cancelled_total", "Tasks cancelled before or while they ran.", 4),
+)
+# One row of floats per thread and task name: the counts, then each histogram's buckets
+# (the last one +Inf) and its sum. Only the row's thread writes it.
+_ENQUEUED, _STARTED, _SUCCEEDED, _RETRIED, _CANCELLED, _ENDED, _DEQUEUED = range(7)
+_BUCKETS = len(DURATION_BUCKETS) + 1
+_DURATION = 7
+_DURATION_SUM = _DURATION + _BUCKETS
+_WAIT = _DURATION_SUM + 1
+_WAIT_SUM = _WAIT + _BUCKETS
+_ROW = _WAIT_SUM + 1
 
-
-class _Tally:
-    """What one thread counted; only that thread writes it."""
-
-    __slots__ = ("durations", "failed", "rows", "waits")
-
-    def __init__(self) -> None:
-        self.rows: dict[str, list[int]] = {}
-        self.failed: dict[tuple[str, str], int] = {}  # (task, exception) -> count
-        self.durations: dict[str, list[float]] = {}  # task -> bucket counts, then the sum
-        self.waits: dict[str, list[float]] = {}
-
-    def row(self, name: str) -> list[int]:
-        row = self.rows[name] = [0, 0, 0, 0, 0, 0, 0]
-        return row
+_clock = time.perf_counter
+_CoroutineType = types.CoroutineType
 
 
 class _Metrics(tasq.Hooks):
-    """The hooks that count: a few dict operations per task, in the thread that sees it."""
+    """The hooks that count, on the success path in ``before_enqueue`` and ``around_task`` only."""
 
     def __init__(self, engine: tasq.TasQ, in_process: bool) -> None:
         self.engine = engine.name
         self.in_process = in_process  # the engine runs what it accepts: it can tell the queue's depth
-        self.tallies: list[_Tally] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Counting from zero (and in a forked child: what the parent counted is the parent's)."""
+        self.tallies: list[tuple[dict[str, list[float]], dict[tuple[str, str], int]]] = []
         self._lock = threading.Lock()
         self._local = threading.local()
         self._queued: dict[int, tuple[str, float]] = {}  # task id -> (name, when it was accepted)
-        self._running: dict[int, tuple[str, float]] = {}  # task id -> (name, when its attempt began)
-        self._clock = time.perf_counter
+        self._failing: dict[int, str] = {}  # task id -> name, from an attempt's error to its report
+        self._retrying: dict[int, str] = {}  # task id -> name, from a retry to the next attempt
 
-    def tally(self) -> _Tally:
+    def _rows(self) -> dict[str, list[float]]:
         try:
-            tally: _Tally = self._local.tally
+            rows: dict[str, list[float]] = self._local.rows
         except AttributeError:
-            tally = self._local.tally = _Tally()
+            failed: dict[tuple[str, str], int]
+            rows, failed = {}, {}
+            self._local.rows, self._local.failed = rows, failed
             with self._lock:
-                self.tallies.append(tally)
-        return tally
+                self.tallies.append((rows, failed))
+        return rows
 
-    def reset(self) -> None:
-        """A forked child counts from zero: what the parent counted is the parent's."""
-        self.tallies = []
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._queued.clear()
-        self._running.clear()
+    def _row(self, name: str) -> list[float]:
+        rows = self._rows()
+        row = rows.get(name)
+        if row is None:
+            row = rows[name] = [0.0] * _ROW
+        return row
 
     def before_enqueue(self, task_id: int, name: str, headers: dict[str, str]) -> None:
-        tally = self.tally()
-        row = tally.rows.get(name) or tally.row(name)
+        try:
+            row = self._local.rows[name]
+        except (AttributeError, KeyError):
+            row = self._row(name)
         row[_ENQUEUED] += 1
         if self.in_process:
-            self._queued[task_id] = (name, self._clock())
+            self._queued[task_id] = (name, _clock())
 
-    def before_task(self, task_id: int, attempt: int) -> None:
-        now = self._clock()
-        tally = self.tally()
-        queued = self._queued.pop(task_id, None) if self.in_process else None
+    def around_task(self, task_id: int, call: Callable[[], T]) -> T:
+        queued = self._queued.pop(task_id, None)
+        started = _clock()
+        name = queued[0] if queued is not None else self._retrying.pop(task_id, "") or _running_name()
+        try:
+            row = self._local.rows[name]
+        except (AttributeError, KeyError):
+            row = self._row(name)
         if queued is not None:
-            name = queued[0]
-            _observe(tally.waits, name, now - queued[1], WAIT_BUCKETS)
-        else:
-            running = tasq.current_task()
-            name = "unknown" if running is None else running.name
-        row = tally.rows.get(name) or tally.row(name)
-        if queued is not None:
+            wait = started - queued[1]
+            row[_WAIT + bisect_left(WAIT_BUCKETS, wait)] += 1
+            row[_WAIT_SUM] += wait
             row[_DEQUEUED] += 1
         row[_STARTED] += 1
-        self._running[task_id] = (name, now)
+        try:
+            value = call()
+        except BaseException:
+            _ended(row, started)
+            self._failing[task_id] = name
+            raise
+        if type(value) is _CoroutineType:
+            return self._awaited(task_id, name, started, value)  # type: ignore[arg-type, return-value]
+        duration = _clock() - started
+        row[_DURATION + bisect_left(DURATION_BUCKETS, duration)] += 1
+        row[_DURATION_SUM] += duration
+        row[_ENDED] += 1
+        row[_SUCCEEDED] += 1
+        return value
 
-    def _ended(self, task_id: int) -> tuple[_Tally, str, list[int]]:
-        tally = self.tally()
-        began = self._running.pop(task_id, None)
-        if began is not None:
-            name = began[0]
-            _observe(tally.durations, name, self._clock() - began[1], DURATION_BUCKETS)
-            row = tally.rows.get(name) or tally.row(name)
-            row[_ENDED] += 1
-            return tally, name, row
-        queued = self._queued.pop(task_id, None) if self.in_process else None
-        if queued is not None:  # cancelled before it started
-            row = tally.rows.get(queued[0]) or tally.row(queued[0])
-            row[_DEQUEUED] += 1
-            return tally, queued[0], row
-        running = tasq.current_task()
-        name = "unknown" if running is None else running.name
-        return tally, name, tally.rows.get(name) or tally.row(name)
-
-    def after_done(self, task_id: int, return_value: object) -> None:
-        self._ended(task_id)[2][_SUCCEEDED] += 1
+    async def _awaited(self, task_id: int, name: str, started: float, coro: Awaitable[T]) -> T:
+        try:
+            value = await coro
+        except BaseException:
+            _ended(self._row(name), started)
+            self._failing[task_id] = name
+            raise
+        row = self._row(name)
+        _ended(row, started)
+        row[_SUCCEEDED] += 1
+        return value
 
     def after_retry(self, task_id: int, error: RetryTask) -> None:
-        self._ended(task_id)[2][_RETRIED] += 1
+        name = self._failing.pop(task_id, None) or _running_name()
+        self._row(name)[_RETRIED] += 1
+        self._retrying[task_id] = name
 
     def after_failed(self, task_id: int, error: BaseException) -> None:
-        tally, name, row = self._ended(task_id)
+        name = self._failing.pop(task_id, None)
+        retrying = self._retrying.pop(task_id, None)  # a retry cancelled before it ran
+        name = name or retrying
+        if name is None:
+            queued = self._queued.pop(task_id, None)
+            if queued is not None:  # cancelled before it started
+                name = queued[0]
+                self._row(name)[_DEQUEUED] += 1
+            else:
+                name = _running_name()
+        row = self._row(name)
         if isinstance(error, TaskCancelled):
             row[_CANCELLED] += 1
+        failed: dict[tuple[str, str], int] = self._local.failed
         key = (name, type(error).__name__)
-        tally.failed[key] = tally.failed.get(key, 0) + 1
+        failed[key] = failed.get(key, 0) + 1
 
     def worker_stopped(self) -> None:
         if _multiprocess_dir() is not None:
             _writer.write()  # what a drain at exit ran is counted too
 
 
-def _observe(histograms: dict[str, list[float]], name: str, value: float, bounds: tuple[float, ...]) -> None:
-    counts = histograms.get(name)
-    if counts is None:
-        counts = histograms[name] = [0.0] * (len(bounds) + 2)  # each bucket, +Inf, then the sum
-    counts[bisect_left(bounds, value)] += 1
-    counts[-1] += value
+def _ended(row: list[float], started: float) -> None:
+    duration = _clock() - started
+    row[_DURATION + bisect_left(DURATION_BUCKETS, duration)] += 1
+    row[_DURATION_SUM] += duration
+    row[_ENDED] += 1
+
+
+def _running_name() -> str:
+    running = tasq.current_task()
+    return "unknown" if running is None else running.name
 
 
 # -- sums ---------------------------------------------------------------------------------
 
 
 class _Sums:
-    """Every instrumented engine's tallies, added up."""
+    """Every instrumented engine's rows, added up."""
 
     def __init__(self, metrics: list[_Metrics]) -> None:
-        self.rows: dict[tuple[str, str], list[int]] = {}
+        totals: dict[tuple[str, str], list[float]] = {}
         self.failed: dict[tuple[str, str, str], int] = {}
-        self.durations: dict[tuple[str, str], list[float]] = {}
-        self.waits: dict[tuple[str, str], list[float]] = {}
         for each in metrics:
             with each._lock:
                 tallies = list(each.tallies)
-            for tally in tallies:
-                for name, row in list(tally.rows.items()):
-                    total = self.rows.setdefault((each.engine, name), [0] * 7)
-                    for index, count in enumerate(row):
-                        total[index] += count
-                for (name, exception), count in list(tally.failed.items()):
+            for rows, failed in tallies:
+                for name, row in list(rows.items()):
+                    total = totals.get((each.engine, name))
+                    if total is None:
+                        totals[(each.engine, name)] = list(row)
+                    else:
+                        for index, value in enumerate(row):
+                            total[index] += value
+                for (name, exception), count in list(failed.items()):
                     key = (each.engine, name, exception)
                     self.failed[key] = self.failed.get(key, 0) + count
-                _add(self.durations, each.engine, tally.durations)
-                _add(self.waits, each.engine, tally.waits)
+        self.rows = totals
+        self.durations = {labels: row[_DURATION : _DURATION_SUM + 1] for labels, row in totals.items()}
+        self.waits = {labels: row[_WAIT : _WAIT_SUM + 1] for labels, row in totals.items() if row[_DEQUEUED]}
         self.in_process = {each.engine for each in metrics if each.in_process}
-
-
-def _add(into: dict[tuple[str, str], list[float]], engine: str, histograms: dict[str, list[float]]) -> None:
-    for name, counts in list(histograms.items()):
-        total = into.setdefault((engine, name), [0.0] * len(counts))
-        for index, count in enumerate(counts):
-            total[index] += count
 
 
 def _buckets(counts: list[float], bounds: tuple[float, ...]) -> list[tuple[str, float]]:
