@@ -39,11 +39,8 @@ class _Tracing(tasq.Hooks):
             attributes={
                 "messaging.system": "tasq",
                 "messaging.operation": "publish",
-                "messaging.operation.type": "send",
-                "messaging.operation.name": "send",
                 "messaging.destination.name": self.engine,
                 "messaging.message.id": str(task_id),
-                "tasq.task.name": name,
             },
         )
         context = span.get_span_context()
@@ -65,11 +62,8 @@ class _Tracing(tasq.Hooks):
             attributes={
                 "messaging.system": "tasq",
                 "messaging.operation": "process",
-                "messaging.operation.type": "process",
-                "messaging.operation.name": "process",
                 "messaging.destination.name": self.engine,
                 "messaging.message.id": str(task_id),
-                "tasq.task.name": name,
                 "tasq.task.attempt": 1 if running is None else running.attempt,
             },
         )
