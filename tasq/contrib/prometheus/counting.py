@@ -26,6 +26,7 @@ __all__ = [
     "ENQUEUED",
     "LABELS",
     "RETRIED",
+    "SENT_AT",
     "STARTED",
     "SUCCEEDED",
     "WAIT_BUCKETS",
@@ -57,6 +58,7 @@ _WAIT = _DURATION_SUM + 1
 _WAIT_SUM = _WAIT + _BUCKETS
 _ROW = _WAIT_SUM + 1
 
+SENT_AT = "tasq-sent-at"  # the header with the producer's time.time() at enqueue, on a broker
 _clock = time.perf_counter
 _CoroutineType = types.CoroutineType
 
@@ -105,20 +107,26 @@ class Metrics(tasq.Hooks):
         row[ENQUEUED] += 1
         if self.in_process:
             self._queued[task_id] = (name, _clock())
+        else:  # another process runs it: the wait is measured there, from this clock reading
+            headers[SENT_AT] = repr(time.time())
 
     def around_task(self, task_id: int, call: Callable[[], T]) -> T:
         queued = self._queued.pop(task_id, None)
         started = _clock()
-        name = queued[0] if queued is not None else self._retrying.pop(task_id, "") or _running_name()
+        wait: float | None
+        if queued is not None:
+            name, wait = queued[0], started - queued[1]
+        else:
+            name, wait = self._origin(task_id)
         try:
             row = self._local.rows[name]
         except (AttributeError, KeyError):
             row = self._row(name)
-        if queued is not None:
-            wait = started - queued[1]
+        if wait is not None:
             row[_WAIT + bisect_left(WAIT_BUCKETS, wait)] += 1
             row[_WAIT_SUM] += wait
-            row[DEQUEUED] += 1
+            if queued is not None:
+                row[DEQUEUED] += 1
         row[STARTED] += 1
         try:
             value = call()
@@ -134,6 +142,20 @@ class Metrics(tasq.Hooks):
         row[ENDED] += 1
         row[SUCCEEDED] += 1
         return value
+
+    def _origin(self, task_id: int) -> tuple[str, float | None]:
+        """A retry's name, or a task sent by another process: its name, and how long it waited."""
+        name = self._retrying.pop(task_id, None)
+        if name is not None:
+            return name, None
+        running = tasq.current_task()
+        if running is None:
+            return "unknown", None
+        sent = running.headers.get(SENT_AT) if running.attempt == 1 else None
+        try:
+            return running.name, None if sent is None else max(0.0, time.time() - float(sent))
+        except ValueError:
+            return running.name, None
 
     async def _awaited(self, task_id: int, name: str, started: float, coro: Awaitable[T]) -> T:
         try:
@@ -212,7 +234,7 @@ class Sums:
                     self.failed[key] = self.failed.get(key, 0) + count
         self.rows = totals
         self.durations = {labels: row[_DURATION : _DURATION_SUM + 1] for labels, row in totals.items()}
-        self.waits = {labels: row[_WAIT : _WAIT_SUM + 1] for labels, row in totals.items() if row[DEQUEUED]}
+        self.waits = {labels: row[_WAIT : _WAIT_SUM + 1] for labels, row in totals.items() if any(row[_WAIT:_WAIT_SUM])}
         self.in_process = {each.engine for each in metrics if each.in_process}
 
 

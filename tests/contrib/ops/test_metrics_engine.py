@@ -173,3 +173,29 @@ def test_the_wsgi_app_serves_the_text_format(engine: tasq.TasQ, registry: Collec
     assert f'tasq_tasks_succeeded_total{{engine="shop",task="{__name__}.succeed"}} 1.0' in body.decode()
     assert _wsgi_get(prometheus.wsgi_app(registry), "POST")[0].startswith("405")
     assert _wsgi_get(prometheus.wsgi_app(registry), "HEAD")[2] == b""
+
+
+def test_a_broker_engine_counts_where_tasks_run_and_their_wait_from_the_header(registry: CollectorRegistry) -> None:
+    from tests.backends import tasks
+
+    engine = tasq.TasQ(backend="dramatiq", broker_url="stub://", name="shop")
+    prometheus.instrument(engine, registry)
+    try:
+        engine.start()
+        for value in range(4):
+            engine.enqueue(tasks.add.task(value, 1))
+        engine.enqueue(tasks.fail.task("ValueError"))
+        assert engine.join(10)
+    finally:
+        engine.close(timeout=10)
+
+    def sample(name: str, task: str, **labels: str) -> float:
+        found = registry.get_sample_value(name, {"engine": "shop", "task": f"tests.backends.tasks.{task}", **labels})
+        return 0.0 if found is None else found
+
+    assert sample("tasq_tasks_enqueued_total", "add") == 4
+    assert sample("tasq_tasks_succeeded_total", "add") == 4
+    assert sample("tasq_tasks_failed_total", "fail", exception="ValueError") == 1
+    assert sample("tasq_task_queue_wait_seconds_count", "add") == 4
+    assert sample("tasq_task_duration_seconds_count", "add") == 4
+    assert registry.get_sample_value("tasq_queue_depth", {"engine": "shop", "task": "tests.backends.tasks.add"}) is None
