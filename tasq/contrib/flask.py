@@ -118,7 +118,9 @@ def _make_engine(app: Flask) -> tasq.TasQ:
     known = [*DEFAULTS, "TASQ_NAME"]
     unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in known and key not in OPERATIONS)
     if unknown:
-        raise ValueError(f"unknown TasQ setting(s) {unknown} in the config of app {app.name!r}; known: {known}")
+        raise ValueError(
+            f"unknown TasQ setting(s) {unknown} in the config of app {app.name!r}; known: {[*known, *OPERATIONS]}"
+        )
     options = {key[5:].lower(): config[key] for key in known}
     try:
         return tasq.TasQ(**options, autostart=True)
