@@ -34,8 +34,9 @@ class TasQMiddleware:
     ``TasQMiddleware(app, workers=4, ...)`` builds the engine from TasQ's own options;
     ``TasQMiddleware(app, tasq=engine)`` adopts one. ``hooks`` are added to the engine;
     ``metrics=True`` and ``tracing=True`` instrument it (``tasq.contrib.prometheus`` and
-    ``tasq.contrib.opentelemetry``; serve ``/metrics`` with ``prometheus.asgi_app()``); ``log_events`` logs enqueued/started/done at DEBUG (default: when
-    the "tasq" logger is enabled for DEBUG as the engine starts).
+    ``tasq.contrib.opentelemetry``; serve ``/metrics`` with ``prometheus.asgi_app()``);
+    ``log_events`` logs enqueued/started/done at DEBUG (default: when the "tasq" logger is
+    enabled for DEBUG as the engine starts).
     """
 
     # TasQ's options, spelled out rather than **kwargs so that type checkers see them and
