@@ -26,6 +26,7 @@ GROUP = "operations: no-op tasks end to end, extra cost per task over the bare e
 BARE = "TasQ (bare)"
 METRICS = "TasQ + Prometheus metrics"
 TRACING = "TasQ + OpenTelemetry tracing (no-op exporter)"
+SDK_FLOOR = "OpenTelemetry SDK alone: 2 spans (no engine)"
 METRICS_TARGET_NS = 1_500.0
 TRACING_TARGET_NS = 10_000.0
 
@@ -77,6 +78,36 @@ def _tracing(engine: TasQ) -> Callable[[], None]:
     return provider.shutdown
 
 
+def _sdk_floor(n: int) -> Trial:
+    """What the SDK alone takes for what tracing does per task: a send span, then a process
+    span made current: the part of the tracing figure that is the SDK's, not TasQ's."""
+
+    def trial() -> float:
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+        class Dropped(SpanExporter):
+            def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(Dropped()))
+        tracer = provider.get_tracer("floor")
+        started = time.perf_counter()
+        for _ in range(n):
+            tracer.start_span("send").end()
+            span = tracer.start_span("process")
+            with trace.use_span(span, end_on_exit=False):
+                pass
+            span.end()
+        elapsed = time.perf_counter() - started
+        provider.shutdown()
+        return elapsed
+
+    return trial
+
+
 def _end_to_end(setup: Callable[[TasQ], Callable[[], None]], n: int) -> Trial:
     def trial() -> float:
         done = Countdown(n)
@@ -106,7 +137,12 @@ def run(quick: bool, *, n: int | None = None, repetitions: int | None = None) ->
     """``quick``: small N and few repetitions (a smoke run); ``n``/``repetitions`` override."""
     n = n or (10_000 if quick else 100_000)
     reps = repetitions or (3 if quick else 11)
-    trials = {BARE: _end_to_end(_bare, n), METRICS: _end_to_end(_metrics, n), TRACING: _end_to_end(_tracing, n)}
+    trials = {
+        BARE: _end_to_end(_bare, n),
+        METRICS: _end_to_end(_metrics, n),
+        TRACING: _end_to_end(_tracing, n),
+        SDK_FLOOR: _sdk_floor(n),
+    }
     for trial in trials.values():
         trial()  # untimed: imports and first-use costs
     samples = measure(trials, reps, per=n)
@@ -127,6 +163,17 @@ def run(quick: bool, *, n: int | None = None, repetitions: int | None = None) ->
                 spread=ratio_range(samples, name, BARE),
             )
         )
+    rows.append(
+        Result(
+            group=group,
+            name=SDK_FLOOR,
+            ns=median(samples[SDK_FLOOR]),
+            ratio=paired_ratio(samples, SDK_FLOOR, BARE),
+            baseline=BARE,
+            note="one thread, no engine: the SDK's own share of the tracing row",
+            spread=ratio_range(samples, SDK_FLOOR, BARE),
+        )
+    )
     return rows
 
 
