@@ -20,20 +20,21 @@ from tasq.exceptions import RetryTask, TaskCancelled
 __all__ = [
     "CANCELLED",
     "COUNTERS",
-    "DEQUEUED",
     "DURATION_BUCKETS",
-    "ENDED",
     "ENQUEUED",
     "LABELS",
     "RETRIED",
     "SENT_AT",
     "STARTED",
     "SUCCEEDED",
+    "UNSTARTED",
     "WAIT_BUCKETS",
     "Metrics",
     "Sums",
     "buckets",
+    "in_progress",
     "multiprocess_dir",
+    "queue_depth",
 ]
 
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -49,14 +50,18 @@ COUNTERS = (
     ("tasq_tasks_cancelled_total", "Tasks cancelled before or while they ran.", 4),
 )
 # One row of floats per thread and task name: the counts, then each histogram's buckets
-# (the last one +Inf) and its sum. Only the row's thread writes it.
-ENQUEUED, STARTED, SUCCEEDED, RETRIED, CANCELLED, ENDED, DEQUEUED = range(7)
+# (the last one +Inf) and its sum. Only the row's thread writes it. An attempt that ended
+# is one duration observed, a task that left the queue one wait observed (or one cancelled
+# before it started): the gauges are differences of these, with no count of their own.
+ENQUEUED, STARTED, SUCCEEDED, RETRIED, CANCELLED, UNSTARTED = range(6)
 _BUCKETS = len(DURATION_BUCKETS) + 1
-_DURATION = 7
+_DURATION = 6
 _DURATION_SUM = _DURATION + _BUCKETS
 _WAIT = _DURATION_SUM + 1
 _WAIT_SUM = _WAIT + _BUCKETS
 _ROW = _WAIT_SUM + 1
+if (_DURATION_SUM, _WAIT, _WAIT_SUM, len(WAIT_BUCKETS) + 1) != (22, 23, 39, _BUCKETS):
+    raise RuntimeError("the row layout changed: update the literal indices of Metrics.around_task")
 
 SENT_AT = "tasq-sent-at"  # the header with the producer's time.time() at enqueue, on a broker
 _clock = time.perf_counter
@@ -104,7 +109,7 @@ class Metrics(tasq.Hooks):
             row = self._local.rows[name]
         except (AttributeError, KeyError):
             row = self._row(name)
-        row[ENQUEUED] += 1
+        row[0] += 1  # ENQUEUED, as a literal: this runs in every enqueue
         if self.in_process:
             self._queued[task_id] = (name, _clock())
         else:  # another process runs it: the wait is measured there, from this clock reading
@@ -122,12 +127,11 @@ class Metrics(tasq.Hooks):
             row = self._local.rows[name]
         except (AttributeError, KeyError):
             row = self._row(name)
+        # The indices are literals (see the layout above): this runs once per attempt.
         if wait is not None:
-            row[_WAIT + bisect_left(WAIT_BUCKETS, wait)] += 1
-            row[_WAIT_SUM] += wait
-            if queued is not None:
-                row[DEQUEUED] += 1
-        row[STARTED] += 1
+            row[23 + bisect_left(WAIT_BUCKETS, wait)] += 1  # _WAIT
+            row[39] += wait  # _WAIT_SUM
+        row[1] += 1  # STARTED
         try:
             value = call()
         except BaseException:
@@ -137,10 +141,9 @@ class Metrics(tasq.Hooks):
         if type(value) is _CoroutineType:
             return self._awaited(task_id, name, started, value)  # type: ignore[arg-type, return-value]
         duration = _clock() - started
-        row[_DURATION + bisect_left(DURATION_BUCKETS, duration)] += 1
-        row[_DURATION_SUM] += duration
-        row[ENDED] += 1
-        row[SUCCEEDED] += 1
+        row[6 + bisect_left(DURATION_BUCKETS, duration)] += 1  # _DURATION
+        row[22] += duration  # _DURATION_SUM
+        row[2] += 1  # SUCCEEDED
         return value
 
     def _origin(self, task_id: int) -> tuple[str, float | None]:
@@ -182,7 +185,7 @@ class Metrics(tasq.Hooks):
             queued = self._queued.pop(task_id, None)
             if queued is not None:  # cancelled before it started
                 name = queued[0]
-                self._row(name)[DEQUEUED] += 1
+                self._row(name)[UNSTARTED] += 1
             else:
                 name = _running_name()
         row = self._row(name)
@@ -201,7 +204,16 @@ def _ended(row: list[float], started: float) -> None:
     duration = _clock() - started
     row[_DURATION + bisect_left(DURATION_BUCKETS, duration)] += 1
     row[_DURATION_SUM] += duration
-    row[ENDED] += 1
+
+
+def in_progress(row: list[float]) -> float:
+    """Attempts started and not ended: each ended attempt observed one duration."""
+    return row[STARTED] - sum(row[_DURATION:_DURATION_SUM])
+
+
+def queue_depth(row: list[float]) -> float:
+    """Tasks accepted and not started: each started one observed one wait (in-process)."""
+    return row[ENQUEUED] - sum(row[_WAIT:_WAIT_SUM]) - row[UNSTARTED]
 
 
 def _running_name() -> str:

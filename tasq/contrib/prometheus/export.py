@@ -14,16 +14,14 @@ from prometheus_client.registry import Collector
 
 from .counting import (
     COUNTERS,
-    DEQUEUED,
     DURATION_BUCKETS,
-    ENDED,
-    ENQUEUED,
     LABELS,
-    STARTED,
     WAIT_BUCKETS,
     Metrics,
     Sums,
     buckets,
+    in_progress,
+    queue_depth,
 )  # fmt: skip
 
 __all__ = ["FLUSH_INTERVAL", "RegistryCollector", "Writer"]
@@ -53,9 +51,9 @@ class RegistryCollector(Collector):
         running = GaugeMetricFamily("tasq_tasks_in_progress", "Attempts running now.", labels=LABELS)
         depth = GaugeMetricFamily("tasq_queue_depth", "Tasks accepted and not started yet.", labels=LABELS)
         for labels, row in sums.rows.items():
-            running.add_metric(labels, row[STARTED] - row[ENDED])
+            running.add_metric(labels, in_progress(row))
             if labels[0] in sums.in_process:
-                depth.add_metric(labels, row[ENQUEUED] - row[DEQUEUED])
+                depth.add_metric(labels, queue_depth(row))
         yield running
         yield depth
         for metric_name, documentation, histograms, bounds in _histograms(sums):
@@ -145,9 +143,9 @@ class Writer:
             for labels, row in sums.rows.items():
                 for metric_name, _, index in COUNTERS:
                     self._inc(families[metric_name], (metric_name, *labels), labels, row[index])
-                families["in_progress"].labels(*labels).set(row[STARTED] - row[ENDED])
+                families["in_progress"].labels(*labels).set(in_progress(row))
                 if labels[0] in sums.in_process:
-                    families["depth"].labels(*labels).set(row[ENQUEUED] - row[DEQUEUED])
+                    families["depth"].labels(*labels).set(queue_depth(row))
             for labels3, count in sums.failed.items():
                 self._inc(families["failed"], ("failed", *labels3), labels3, count)
             for key, histograms in (("durations", sums.durations), ("waits", sums.waits)):
