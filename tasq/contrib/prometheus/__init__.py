@@ -46,12 +46,15 @@ def instrument(engine: tasq.TasQ, registry: CollectorRegistry | None = None) -> 
         raise TypeError(f"registry must be a prometheus_client CollectorRegistry, not {type(registry).__name__}")
     if engine in _instrumented:
         raise ValueError(f"engine {engine.name!r} already has metrics")
+    directory = multiprocess_dir()
+    if directory is not None and not os.path.isdir(directory):
+        raise ValueError(f"PROMETHEUS_MULTIPROC_DIR={directory!r} is not a directory: create it before the app starts")
     from tasq.backends.base import BrokerEngine
 
     metrics = Metrics(engine, in_process=not isinstance(engine, BrokerEngine))
     engine.add_hooks(metrics)  # refuses a started engine, before anything else is changed
     _instrumented[engine] = metrics
-    if multiprocess_dir() is not None:
+    if directory is not None:
         metrics.flush = _writer.write
         _writer.add(metrics)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,8 @@ from .counting import (
 )  # fmt: skip
 
 __all__ = ["FLUSH_INTERVAL", "RegistryCollector", "Writer"]
+
+logger = logging.getLogger("tasq")
 
 FLUSH_INTERVAL = 1.0  # seconds between two writes of a process's sums in multiprocess mode
 
@@ -106,7 +109,10 @@ class Writer:
     def _every_interval(self) -> None:
         while True:
             time.sleep(FLUSH_INTERVAL)
-            self.write()
+            try:
+                self.write()
+            except Exception:  # the directory went away, the disk is full: try again next time
+                logger.exception("could not write the metrics to PROMETHEUS_MULTIPROC_DIR")
 
     def _metric_objects(self) -> dict[str, Any]:
         if self._families is None:

@@ -199,3 +199,16 @@ def test_a_broker_engine_counts_where_tasks_run_and_their_wait_from_the_header(r
     assert sample("tasq_task_queue_wait_seconds_count", "add") == 4
     assert sample("tasq_task_duration_seconds_count", "add") == 4
     assert registry.get_sample_value("tasq_queue_depth", {"engine": "shop", "task": "tests.backends.tasks.add"}) is None
+
+
+def test_a_multiprocess_directory_that_does_not_exist_is_refused_at_instrument(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object, registry: CollectorRegistry
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", f"{tmp_path}/missing")
+    engine = tasq.TasQ(name="nowhere")
+    try:
+        with pytest.raises(ValueError, match="is not a directory"):
+            prometheus.instrument(engine, registry)
+        assert engine._plain, "nothing was added to the engine"
+    finally:
+        engine.close()
