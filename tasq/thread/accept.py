@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..checks import check_schedule, check_seconds
 from ..exceptions import TasQClosed
-from ..hooks import call_guarded, checked_headers, describe
+from ..hooks import call_guarded, checked_headers, describe, hook_raised
 from ..task import TaskOptions
 from .backpressure import release_space, take_space_or_raise, wait_for_space
 from .eager import run_eagerly
@@ -131,7 +131,10 @@ def before_enqueue(engine: ThreadEngine, task_id: int, call: Call, state: TaskSt
     headers: dict[str, str] = {}
     name = task_name(call)
     for hook in engine._hooked.before_enqueue:
-        call_guarded(hook, task_id, name, headers)  # a hook never fails an enqueue
+        try:
+            hook(task_id, name, headers)
+        except BaseException as error:  # noqa: BLE001 - a hook never fails an enqueue
+            hook_raised(hook, task_id, error)
     if headers:
         if state is None:
             state = TaskState(None, 0)

@@ -53,13 +53,23 @@ def running_task(entry: Entry) -> RunningTask:
     return RunningTask(task_id, task_name(call), state.attempt, headers)
 
 
+_last_named: tuple[object, str] = (None, "")  # the function last named, and its name
+
+
 def task_name(call: Call) -> str:
-    """``describe`` of an entry's call, at its quickest for functions and their partials."""
+    """``describe`` of an entry's call, at its quickest for functions and their partials
+    (the same function enqueued again is named once)."""
+    global _last_named
     fn = call.func if type(call) is functools.partial else call
+    last = _last_named
+    if last[0] is fn:
+        return last[1]
     if type(fn) is _FunctionType:
         module = fn.__module__
         if module:
-            return f"{module}.{fn.__qualname__}"
+            name = f"{module}.{fn.__qualname__}"
+            _last_named = (fn, name)
+            return name
     return describe(call)
 
 
