@@ -27,6 +27,7 @@ from tasq.options import (
     instruments_from_settings,
     vars_of,
 )
+from tasq.serving import start_when_serving
 from tasq.worker_exit import drain_at_worker_exit
 
 __all__ = ["FlaskTasQ", "TasQ", "task_done", "task_enqueued", "task_failed", "task_retried", "task_started"]
@@ -64,7 +65,9 @@ class FlaskTasQ:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> tasq.TasQ:
-        """Build ``app``'s engine from its config; no thread starts before its first task."""
+        """Build ``app``'s engine from its config. It starts in each gunicorn worker as the app
+        loads (after the fork under ``--preload``; never in the master), else with its first
+        task or ``app.extensions["tasq"].start()``."""
         if "tasq" in app.extensions:
             raise RuntimeError(
                 f"TasQ is already registered on app {app.name!r}: call init_app(app) once per app"
@@ -82,6 +85,9 @@ class FlaskTasQ:
         _instrument(app, engine, instruments)
         app.extensions["tasq"] = engine
         drain_at_worker_exit(engine)
+        # In each gunicorn worker (after the fork under --preload), so that periodic tasks
+        # run in an idle app; under another server the app calls engine.start() itself.
+        start_when_serving(engine.start)
         return engine
 
     @property

@@ -70,5 +70,6 @@ def instruments() -> Instruments:
 
 def validate() -> dict[str, Any]:
     """Check every value as the engine would, without making it: no thread, no broker connection."""
+    options = engine_options()  # first: it names a TASQ that is not a dict
     instruments()
-    return engine_options()
+    return options
