@@ -30,6 +30,8 @@ from tasq.options import (
 from tasq.serving import start_when_serving
 from tasq.worker_exit import drain_at_worker_exit
 
+from .flask_dashboard import DASHBOARD_KEYS, init_dashboard
+
 __all__ = ["FlaskTasQ", "TasQ", "task_done", "task_enqueued", "task_failed", "task_retried", "task_started"]
 
 logger = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ class FlaskTasQ:
             key=lambda name: f"app {app.name!r}, TASQ_{name.upper()}",
         )
         engine.add_hooks(_FlaskHooks(app))
+        init_dashboard(app, engine)
         _instrument(app, engine, instruments)
         app.extensions["tasq"] = engine
         drain_at_worker_exit(engine)
@@ -124,7 +127,8 @@ TasQ = FlaskTasQ
 def _make_engine(app: Flask) -> tasq.TasQ:
     config = app.config
     known = [f"TASQ_{name.upper()}" for name in SETTINGS] + list(INSTRUMENTS)
-    unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in known)
+    accepted = {*known, *DASHBOARD_KEYS}
+    unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in accepted)
     if unknown:
         raise ValueError(f"unknown TasQ setting(s) {unknown} in the config of app {app.name!r}; known: {known}")
     values = {name: config[f"TASQ_{name.upper()}"] for name in SETTINGS}

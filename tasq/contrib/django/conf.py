@@ -19,10 +19,12 @@ from tasq.options import (
     vars_of,
 )
 
-__all__ = ["DEFAULTS", "INSTRUMENTS", "engine_options", "instruments", "validate"]
+__all__ = ["DASHBOARD", "DEFAULTS", "INSTRUMENTS", "dashboard_option", "engine_options", "instruments", "validate"]
 
 # settings.TASQ key -> default: "<OPTION>" for each engine option an app sets.
 DEFAULTS: dict[str, object] = {name.upper(): defaults()[name] for name in SETTINGS} | {"NAME": "django"}
+# settings.TASQ keys of the dashboard (tasq.contrib.django.urls), not given to the engine.
+DASHBOARD: dict[str, object] = {"DASHBOARD_SHOW_ARGS": True}
 # "METRICS" and "TRACING", True or False (see tasq.options.Instruments): what the integration adds.
 INSTRUMENTS: dict[str, object] = {name.upper(): False for name in INSTRUMENT_NAMES}
 _CALLBACKS = ("ON_DONE", "ON_FAILED")  # a callable, or its dotted path
@@ -34,9 +36,10 @@ def engine_options() -> dict[str, Any]:
     configured = getattr(settings, "TASQ", {})
     if not isinstance(configured, Mapping):
         raise ImproperlyConfigured(f"settings.TASQ must be a dict, not {type(configured).__name__}")
-    unknown = sorted(str(key) for key in configured if key not in DEFAULTS and key not in INSTRUMENTS)
+    extra = {**DASHBOARD, **INSTRUMENTS}
+    unknown = sorted(str(key) for key in configured if key not in DEFAULTS and key not in extra)
     if unknown:
-        raise ImproperlyConfigured(f"settings.TASQ: unknown key(s) {unknown}; known: {[*DEFAULTS, *INSTRUMENTS]}")
+        raise ImproperlyConfigured(f"settings.TASQ: unknown key(s) {unknown}; known: {[*DEFAULTS, *extra]}")
     values: dict[str, Any] = {}
     for key, default in DEFAULTS.items():
         value = configured.get(key, default)
@@ -66,6 +69,15 @@ def instruments() -> Instruments:
         return instruments_from_settings(values, key=lambda name: f"settings.TASQ[{name.upper()!r}]")
     except (TypeError, ValueError) as error:
         raise ImproperlyConfigured(str(error)) from error
+
+
+def dashboard_option(key: str) -> Any:
+    """A dashboard setting from ``settings.TASQ``, checked."""
+    configured = getattr(settings, "TASQ", {})
+    value = configured.get(key, DASHBOARD[key]) if isinstance(configured, Mapping) else DASHBOARD[key]
+    if key == "DASHBOARD_SHOW_ARGS" and not isinstance(value, bool):
+        raise ImproperlyConfigured(f"settings.TASQ[{key!r}] must be True or False, not {value!r}")
+    return value
 
 
 def validate() -> dict[str, Any]:
