@@ -12,12 +12,12 @@ import contextvars
 import threading
 from collections.abc import Awaitable
 from types import CoroutineType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..context import set_current_engine
-from ..hooks import call_guarded
+from ..hooks import _running, call_guarded
 from ..task import TaskOptions
-from .entry import Call, Entry, TaskState
+from .entry import Call, Entry, TaskState, running_task
 from .outcomes import report_done, settle_error, spawn
 from .workers import attempt
 
@@ -40,6 +40,10 @@ def run_eagerly(engine: ThreadEngine, call: Call, options: TaskOptions | None, p
     entry: Entry = (task_id, call, TaskState(options, priority))
     if engine._results is not None:
         engine._results.enqueued(task_id)
+    if engine._hooked.before_enqueue:
+        from .accept import before_enqueue  # accept imports this module
+
+        before_enqueue(engine, task_id, call, entry[2])
     for hook in engine._hooked.after_enqueue:
         call_guarded(hook, task_id)
     # A task enqueued by a callback of another eager task (an on_failed's follow-up) must
@@ -56,7 +60,19 @@ def run_eagerly(engine: ThreadEngine, call: Call, options: TaskOptions | None, p
 
 
 def run_attempts(engine: ThreadEngine, entry: Entry, counts: list[int] | None = None) -> None:
-    """Run an attempt in this thread and settle it (eager mode, retries at close).
+    """Run an attempt in this thread and settle it (eager mode, retries at close)."""
+    if not engine._hooks:
+        _run_attempt(engine, entry, counts)
+        return
+    token = _running.set((running_task, entry))  # current_task() in its hooks and the task
+    try:
+        _run_attempt(engine, entry, counts)
+    finally:
+        _running.reset(token)
+
+
+def _run_attempt(engine: ThreadEngine, entry: Entry, counts: list[int] | None) -> None:
+    """One attempt, settled.
 
     An eager attempt runs as a worker would run it: in a context of its own (it sees none
     of the caller's context variables, such as a web framework's request, only its engine),
@@ -68,7 +84,7 @@ def run_attempts(engine: ThreadEngine, entry: Entry, counts: list[int] | None = 
     failure: BaseException | None = None
     try:
         if engine._eager:
-            value = contextvars.Context().run(_attempt_as_a_worker, engine, entry)
+            value = contextvars.Context().run(_attempt_as_a_worker, engine, entry, _running.get())
         else:
             value = attempt(engine, entry)
     except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
@@ -90,8 +106,9 @@ def run_attempts(engine: ThreadEngine, entry: Entry, counts: list[int] | None = 
     report_done(engine, entry, value, counts)
 
 
-def _attempt_as_a_worker(engine: ThreadEngine, entry: Entry) -> object:
+def _attempt_as_a_worker(engine: ThreadEngine, entry: Entry, running: Any) -> object:
     set_current_engine(engine)  # in this fresh context only: the engine a worker would name
+    _running.set(running)  # and current_task(), as the worker sets it
     return attempt(engine, entry)
 
 
