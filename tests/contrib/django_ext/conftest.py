@@ -41,6 +41,14 @@ def _asgiref_thread() -> None:
     asyncio.run(sync_to_async(lambda: None)())
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _disconnected_after_the_django_tests() -> Iterator[None]:
+    # A TasQBackend made during a test connects Django's resolver again (it works without the
+    # app): the tests that follow, outside Django, must not find it.
+    yield
+    _disconnect()
+
+
 @pytest.fixture(autouse=True)
 def _django_engine() -> Iterator[None]:
     context.register_resolver(tasq_django.get_engine, fallback=True)
