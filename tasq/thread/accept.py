@@ -25,11 +25,12 @@ from .eager import run_eagerly
 from .entry import Call, Entry, TaskState
 from .outcomes import cancel, cancel_queued
 from .priority import make_ready
+from .time_limit import limited
 
 if TYPE_CHECKING:
     from .engine import ThreadEngine
 
-__all__ = ["GENERATOR_FLAGS", "accept", "accept_async", "after_enqueue", "put_straight", "reject_generator", "resolve"]
+__all__ = ["GENERATOR_FLAGS", "accept", "accept_async", "after_enqueue", "limit", "put_straight", "reject_generator", "resolve"]
 
 GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 _NEW = 0  # ThreadEngine._state before start()
@@ -62,6 +63,7 @@ def accept(
     seconds, chosen = check_schedule(delay, priority, options)
     if timeout is not None:
         timeout = check_seconds("timeout", timeout)
+    call = limit(engine, call, options)
     if engine._eager:
         return run_eagerly(engine, call, options, chosen)
     holds_slot = False
@@ -83,6 +85,7 @@ async def accept_async(
         raise TasQClosed(f"engine {engine.name!r} is closed")
     call, options = resolve(task)
     seconds, chosen = check_schedule(delay, priority, options)
+    call = limit(engine, call, options)
     await wait_for_space(engine, None if timeout is None else check_seconds("timeout", timeout))
     return start_and_accept(engine, call, options, seconds, chosen, holds_slot=True)
 
@@ -112,6 +115,12 @@ def start_and_accept(
     if engine._closed:
         after_late_put(engine)
     return task_id
+
+
+def limit(engine: ThreadEngine, call: Call, options: TaskOptions | None) -> Call:
+    """``call`` under its time limit, the task's own or the engine's (see time_limit.py)."""
+    seconds = engine.time_limit if options is None or options.time_limit is None else options.time_limit
+    return call if seconds is None else limited(call, seconds, engine._watchdog)
 
 
 def after_enqueue(engine: ThreadEngine, task_id: int) -> None:

@@ -173,7 +173,7 @@ def report_failed(
         state.holds_slot = False
         release_space(engine)
     if engine._results is not None:
-        engine._results.finished(task_id, TaskStatus.FAILED, attempts, None, error)
+        engine._results.finished(task_id, TaskStatus.FAILED, attempts, None, error, entry)
     for hook in engine._hooked.after_failed:
         call_guarded(hook, task_id, error)
     on_failed = engine._on_failed
