@@ -30,7 +30,16 @@ from .time_limit import limited
 if TYPE_CHECKING:
     from .engine import ThreadEngine
 
-__all__ = ["GENERATOR_FLAGS", "accept", "accept_async", "after_enqueue", "limit", "put_straight", "reject_generator", "resolve"]
+__all__ = [
+    "GENERATOR_FLAGS",
+    "accept",
+    "accept_async",
+    "after_enqueue",
+    "limit",
+    "put_straight",
+    "reject_generator",
+    "resolve",
+]
 
 GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 _NEW = 0  # ThreadEngine._state before start()

@@ -103,7 +103,8 @@ class Control:
             _take_spaces(self, len(checked))
             holds_slot = True
         return [
-            start_and_accept(self, call, options, seconds, chosen, holds_slot) for call, options, seconds, chosen in checked
+            start_and_accept(self, call, options, seconds, chosen, holds_slot)
+            for call, options, seconds, chosen in checked
         ]
 
 
@@ -152,4 +153,3 @@ def _take_spaces(engine: ThreadEngine, count: int) -> None:
         if engine._queued + count > engine.queue_size:
             raise QueueFull(f"engine {engine.name!r}: {engine.queue_size - engine._queued} free slot(s), {count} asked")
         engine._queued += count
-

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Any
 
 from ..task import TaskResult, TaskStatus, utc
+from .entry import Entry
 
 __all__ = ["ResultStore"]
 
@@ -70,7 +72,7 @@ class ResultStore:
         attempts: int,
         value: object,
         error: BaseException | None,
-        entry: object = None,
+        entry: Entry | None = None,
     ) -> None:
         now = time.time()
         enqueued_at = self._records.get(task_id, now)
@@ -84,7 +86,7 @@ class ResultStore:
         self._records[task_id] = record if done or entry is None else (*record, entry)  # type: ignore[assignment]
         self.keep(task_id)
 
-    def failed_entry(self, task_id: int) -> object:
+    def failed_entry(self, task_id: int) -> Entry | str:
         """The entry a failed task ran as; else why there is none (a str)."""
         record = self._records.get(task_id)
         if record is None:
@@ -93,9 +95,11 @@ class ResultStore:
             return f"task {task_id} has not finished"
         if record[0]:
             return f"task {task_id} succeeded; only a failed task can be retried"
-        if len(record) < 8:
+        kept: tuple[Any, ...] = record  # a failed record carries its entry last
+        if len(kept) < 8:
             return f"task {task_id} failed but its call was not kept"
-        return record[7]
+        entry: Entry = kept[7]
+        return entry
 
     def keep(self, task_id: int) -> None:
         """Count a finished record, dropping the oldest beyond ``size``."""
