@@ -6,8 +6,8 @@ no worker can draw it; taking it is the claim the worker races for:
 - the scheduler's heap (delayed, or waiting for a retry after a delay): removed under the
   scheduler's lock, which the timer also holds while it hands a due entry on, so an entry
   is always in one place or the other;
-- the priority heap: removed under the engine's lock (its token in the ready queue then
-  finds the heap without it and is drawn again, as after a swap);
+- the priority heap: replaced there by a token under the engine's lock (the worker that
+  draws it draws again, as after a swap);
 - the ready queue: drained and put back in order, without the entry. A ``SimpleQueue`` get
   is atomic: the entry is either the canceller's or a worker's, never both.
 
@@ -19,7 +19,6 @@ task in the ready queue may be drawn before tasks enqueued before it.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from queue import Empty
@@ -117,11 +116,11 @@ def _take_due(engine: ThreadEngine, task_id: int) -> Entry | None:
     """The entry of ``task_id`` out of the priority heap or the ready queue, if it is there."""
     with engine._lock:
         heap = engine._heap
-        for index, (_, queued_id, entry) in enumerate(heap):
-            if queued_id == task_id:
-                heap[index] = heap[-1]
-                heap.pop()
-                heapq.heapify(heap)
+        for index, (rank, queued_id, entry) in enumerate(heap):
+            if queued_id == task_id and entry is not TOKEN:
+                # A token stays in its place: the worker that draws it draws again, and the
+                # heap keeps as many items as the ready queue holds tokens.
+                heap[index] = (rank, queued_id, TOKEN)
                 return entry
         ready = engine._ready
         drawn: list[Any] = []

@@ -210,7 +210,7 @@ def cancel_queued(engine: ThreadEngine) -> None:
             continue
         if entry is TOKEN:
             entry = pop_token(engine)
-            if entry is None:
+            if entry is None or entry is TOKEN:  # TOKEN: a cancelled entry's place in the heap
                 continue
         cancel(engine, entry)
     for _ in range(sentinels):
