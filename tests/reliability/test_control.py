@@ -1,4 +1,4 @@
-"""Promise 22 (docs/reliability.md): cancel racing a start gives one outcome; time_limit ends
+"""Promise 18 (docs/reliability.md): cancel racing a start gives one outcome; time_limit ends
 a busy task and a hanging coroutine, and the workers go on."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.mark.stress
 def test_cancel_racing_the_start_of_the_same_task_gives_one_outcome(make_engine: Make) -> None:
-    """22. cancel() the moment a task is enqueued to idle workers, 10,000 times: each id gets
+    """18. cancel() the moment a task is enqueued to idle workers, 10,000 times: each id gets
     exactly one outcome, and it is the one cancel() answered."""
     total = scaled(10_000)
     rec = Recorder()
@@ -48,7 +48,7 @@ def test_cancel_racing_the_start_of_the_same_task_gives_one_outcome(make_engine:
 
 
 def test_time_limit_ends_a_busy_task_and_a_hanging_coroutine_then_the_workers_go_on(make_engine: Make) -> None:
-    """22. time_limit=0.2: a busy loop and a hanging coroutine each fail with TimeLimitExceeded
+    """18. time_limit=0.2: a busy loop and a hanging coroutine each fail with TimeLimitExceeded
     within 0.2 + 0.1 s of their start; the same workers then run 1,000 tasks."""
     rec = Recorder()
     began: dict[str, float] = {}
