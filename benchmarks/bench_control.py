@@ -79,7 +79,7 @@ def quiet() -> Iterator[None]:
 
 
 def timed_calls(n: int, prepare: Callable[[TasQ], int], call: Callable[[TasQ, int], object]) -> float:
-    """Median-free total: ns per call over ``n`` calls, each timed alone."""
+    """ns per call over ``n`` calls, each timed alone."""
     total = 0
     with busy_engine() as engine:
         for _ in range(n):
@@ -112,6 +112,10 @@ def retry_cost(n: int) -> float:
         engine.close(timeout=30)
 
 
+def cancel(engine: TasQ, task_id: int) -> bool:
+    return engine.cancel(task_id)
+
+
 def finished_id(engine: TasQ) -> int:
     return 1  # the first gate task: running, never pending, so cancel looks and answers False
 
@@ -121,9 +125,9 @@ def run(quick: bool, *, n: int | None = None, repetitions: int | None = None) ->
     reps = repetitions or (3 if quick else 7)
     trials: dict[str, Callable[[], float]] = {
         ENQUEUE: lambda: timed_calls(n, lambda engine: 0, lambda engine, _: engine.submit(noop)),
-        CANCEL_QUEUED: lambda: timed_calls(n, lambda engine: engine.submit(noop), lambda engine, task_id: engine.cancel(task_id)),
-        CANCEL_DELAYED: lambda: timed_calls(n, lambda engine: engine.enqueue(noop, delay=3600), lambda engine, task_id: engine.cancel(task_id)),
-        CANCEL_FINISHED: lambda: timed_calls(n, finished_id, lambda engine, task_id: engine.cancel(task_id)),
+        CANCEL_QUEUED: lambda: timed_calls(n, lambda engine: engine.submit(noop), cancel),
+        CANCEL_DELAYED: lambda: timed_calls(n, lambda engine: engine.enqueue(noop, delay=3600), cancel),
+        CANCEL_FINISHED: lambda: timed_calls(n, finished_id, cancel),
         RETRY: lambda: retry_cost(n),
     }
     samples: dict[str, list[float]] = {name: [] for name in trials}
