@@ -22,27 +22,40 @@ def test_cancel_racing_the_start_of_the_same_task_gives_one_outcome(make_engine:
     exactly one outcome, and it is the one cancel() answered."""
     total = scaled(10_000)
     rec = Recorder()
-    ran: set[int] = set()
+    ran: list[list[int]] = []  # the box of each task that ran: its id is put in after enqueue
     lock = threading.Lock()
     engine = make_engine(workers=4, on_done=rec.on_done, on_failed=rec.on_failed)
     engine.start()
     answers: dict[int, bool] = {}
-    for _ in range(total):
+
+    def enqueued() -> tuple[int, list[int]]:
         box: list[int] = []
 
-        def task(box: list[int] = box) -> None:
+        def task() -> None:
             with lock:
-                ran.add(box[0])
+                ran.append(box)
 
         task_id = engine.submit(task)
         box.append(task_id)
+        return task_id, box
+
+    # Half: cancel each task the moment it is enqueued to idle workers.
+    for _ in range(total // 2):
+        task_id, _ = enqueued()
         answers[task_id] = engine.cancel(task_id)
+    # Half: a queue the workers are draining, and a thread cancelling it from the front.
+    batch = [enqueued()[0] for _ in range(total - total // 2)]
+    canceller = threading.Thread(target=lambda: answers.update((i, engine.cancel(i)) for i in batch))
+    canceller.start()
+    canceller.join(60)
     assert engine.join(60)
     rec.assert_once_each(list(answers))
     cancelled = {task_id for task_id, yes in answers.items() if yes}
     assert cancelled == set(rec.failed)
     assert all(isinstance(rec.error(task_id), TaskCancelled) for task_id in cancelled)
-    assert ran == set(rec.done) == set(answers) - cancelled
+    ran_ids = [box[0] for box in ran]
+    assert len(ran_ids) == len(set(ran_ids))
+    assert set(ran_ids) == set(rec.done) == set(answers) - cancelled
     stats = engine.stats()
     assert stats.cancelled == len(cancelled) and stats.done == total - len(cancelled)
 
