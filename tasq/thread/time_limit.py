@@ -58,7 +58,11 @@ class Watchdog:
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._cond = threading.Condition(threading.Lock())
+        # begin/end take the plain lock: a C lock's ``with`` leaves no instruction between the
+        # acquire and the block where an exception landing would leave the lock held (a
+        # Condition's ``__enter__`` is Python code). The watchdog thread waits on the condition.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._heap: list[tuple[float, int, _Attempt]] = []
         self._seq = itertools.count()
         self._over = 0  # attempts in the heap already over: dropped when they are the most
@@ -68,7 +72,7 @@ class Watchdog:
     def begin(self, seconds: float) -> _Attempt:
         """Watch an attempt of the calling thread for ``seconds``."""
         attempt = _Attempt(threading.get_ident(), time.monotonic() + seconds)
-        with self._cond:
+        with self._lock:
             heapq.heappush(self._heap, (attempt.deadline, next(self._seq), attempt))
             if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
@@ -80,7 +84,7 @@ class Watchdog:
     def end(self, attempt: _Attempt) -> bool:
         """The attempt is over; True if its limit ran out. A raised exception that has not
         landed yet is cleared: nothing lands after this returns."""
-        with self._cond:
+        with self._lock:
             attempt.over = True
             if not attempt.fired:
                 self._over += 1

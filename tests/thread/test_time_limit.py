@@ -33,7 +33,6 @@ def test_a_task_within_its_limit_is_untouched_and_no_thread_without_limits(make_
     plain.start()
     plain.submit(lambda: None)
     assert plain.join(5)
-    assert not [t for t in threading.enumerate() if t.name == "tasq-default-time-limit" and t.is_alive()] or True
     names = [t.name for t in threading.enumerate()]
     assert names.count("tasq-default-time-limit") <= 1  # the limited engine's, never the plain one's
 
@@ -61,11 +60,11 @@ def test_a_per_task_limit_fails_the_task_and_is_not_retried(make_engine: Make) -
 def test_each_attempt_of_a_retrying_task_has_its_own_limit(make_engine: Make) -> None:
     rec = Recorder()
     tries: list[int] = []
-    engine = make_engine(workers=1, max_retry=3, time_limit=0.3, on_done=rec.on_done, on_failed=rec.on_failed)
+    engine = make_engine(workers=1, max_retry=3, time_limit=0.4, on_done=rec.on_done, on_failed=rec.on_failed)
 
     def twice() -> int:
         tries.append(1)
-        _spin(0.2)  # within its limit each time; the sum is past it
+        _spin(0.15)  # within its limit each time; the sum is past it
         if len(tries) < 3:
             raise RetryTask("again")
         return len(tries)
