@@ -203,6 +203,9 @@ def log_retry(task_id: int, attempt: int, max_retry: int, delay: float, error: R
 
 def describe(fn: object) -> str:
     """A task's or a hook's name for the log: its ``name=``, else ``module.qualname``."""
+    inner = getattr(fn, "tasq_call", None)  # a call under a time limit: the call's name
+    if inner is not None:
+        return describe(inner)
     options = getattr(getattr(fn, "__self__", None), "tasq_options", None)  # BackgroundCall.do
     name = getattr(options, "name", None)
     if isinstance(name, str) and name:

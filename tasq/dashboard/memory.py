@@ -52,8 +52,9 @@ class MemorySource:
             engine.add_hooks(self.recorder)
         except RuntimeError:  # already started: hooks can no longer be added
             self.recorder = None
-        self._engine_cancel = getattr(engine, "cancel", None)
-        self._engine_retry = getattr(engine, "retry", None)
+        # The engine's own task control, where its capability flags say it has it.
+        self._engine_cancel = engine.cancel if engine.supports_cancel else None
+        self._engine_retry = engine.retry if engine.supports_retry and engine.results else None
 
     @property
     def can_cancel(self) -> bool:
@@ -76,13 +77,13 @@ class MemorySource:
 
     def retry(self, task_id: int) -> int:
         recorder = self.recorder
-        if self._engine_retry is not None:
+        task = None if recorder is None else recorder.failed_tasks.get(task_id)
+        if task is not None:  # the task object the dashboard kept: enqueued again as it was
+            new_id = self.engine().enqueue(task)
+        elif self._engine_retry is not None:  # the engine's (it keeps calls with results=N)
             new_id = int(self._engine_retry(task_id))
         else:
-            task = None if recorder is None else recorder.failed_tasks.get(task_id)
-            if task is None:
-                raise ValueError(f"task {task_id} is not a failed task this dashboard keeps")
-            new_id = self.engine().enqueue(task)
+            raise ValueError(f"task {task_id} is not a failed task this dashboard keeps")
         if recorder is not None:
             recorder.retried[task_id] = new_id
         return new_id

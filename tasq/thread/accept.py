@@ -25,6 +25,7 @@ from .eager import run_eagerly
 from .entry import Call, Entry, TaskState, task_name
 from .outcomes import cancel, cancel_queued
 from .priority import make_ready
+from .time_limit import limited
 
 if TYPE_CHECKING:
     from .engine import ThreadEngine
@@ -35,6 +36,7 @@ __all__ = [
     "accept_async",
     "after_enqueue",
     "before_enqueue",
+    "limit",
     "put_straight",
     "reject_generator",
     "resolve",
@@ -72,6 +74,7 @@ def accept(
     seconds, chosen = check_schedule(delay, priority, options)
     if timeout is not None:
         timeout = check_seconds("timeout", timeout)
+    call = limit(engine, call, options)
     if engine._eager:
         return run_eagerly(engine, call, options, chosen)
     holds_slot = False
@@ -93,6 +96,7 @@ async def accept_async(
         raise TasQClosed(f"engine {engine.name!r} is closed")
     call, options = resolve(task)
     seconds, chosen = check_schedule(delay, priority, options)
+    call = limit(engine, call, options)
     await wait_for_space(engine, None if timeout is None else check_seconds("timeout", timeout))
     return start_and_accept(engine, call, options, seconds, chosen, holds_slot=True)
 
@@ -124,6 +128,12 @@ def start_and_accept(
     if engine._closed:
         after_late_put(engine)
     return task_id
+
+
+def limit(engine: ThreadEngine, call: Call, options: TaskOptions | None) -> Call:
+    """``call`` under its time limit, the task's own or the engine's (see time_limit.py)."""
+    seconds = engine.time_limit if options is None or options.time_limit is None else options.time_limit
+    return call if seconds is None else limited(call, seconds, engine._watchdog)
 
 
 def before_enqueue(engine: ThreadEngine, task_id: int, call: Call, state: TaskState | None) -> TaskState | None:

@@ -40,11 +40,13 @@ from .accept import (
 )
 from .aio import LoopThread
 from .backpressure import wake_async_space_waiters
+from .control import Control
 from .entry import Entry
 from .outcomes import abandon_running, cancel, cancel_queued
 from .priority import make_ready
 from .results import ResultStore
 from .scheduler import Scheduler
+from .time_limit import Watchdog
 from .workers import worker_main
 
 __all__ = ["ThreadEngine"]
@@ -59,12 +61,15 @@ _NONE_CHECKED: Any = object()  # no function has taken the put-only path yet
 _NO_BROKER = "broker_url needs a distributed backend, e.g. TasQ(backend='dramatiq', broker_url=...)"
 
 
-class ThreadEngine(accounting.Accounting, TasQ):
+class ThreadEngine(accounting.Accounting, Control, TasQ):
     """``TasQ`` on a pool of worker threads: ``TasQ(...)`` with the default ``backend="thread"``."""
 
     runs_tasks_in_process: ClassVar[bool] = True
     supports_any_callable: ClassVar[bool] = True
     supports_queue_size: ClassVar[bool] = True
+    supports_cancel: ClassVar[bool] = True
+    supports_retry: ClassVar[bool] = True
+    supports_time_limit: ClassVar[bool] = True
 
     # Slots keep attribute reads on the hot path at their fastest.
     __slots__ = (
@@ -94,6 +99,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
         "_state",
         "_straight_in",
         "_threads",
+        "_watchdog",
         "_worker_counts",
         "_workers_gone",
     )
@@ -128,6 +134,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
             functools.partial(make_ready, self), f"tasq-{self.name}-scheduler"
         )
         self._loop = LoopThread(f"tasq-{self.name}-loop")
+        self._watchdog = Watchdog(f"tasq-{self.name}-time-limit")  # its thread starts with a limited task
         self._threads: list[threading.Thread] = []
         self._slots: list[int] = []  # per worker: the id of the task it runs, or 0
         self._started: list[float] = []  # per worker: when its running first attempt started
@@ -154,6 +161,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
             not self._eager
             and not self._closed
             and not self.queue_size
+            and self.time_limit is None
             and (self._state == _STARTED or not self.autostart)
         )
         self._put_only = (
@@ -253,6 +261,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
             )
         elif self._outstanding() <= 0:
             self._loop.stop()
+            self._watchdog.stop()
             lifecycle.forget(self)
         return still_running
 
@@ -275,6 +284,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
                 cancel(self, entry)
             cancel_queued(self)
             abandon_running(self, f"{reason} while it ran")
+            self._watchdog.stop()
             lifecycle.forget(self)
 
     def _after_fork_in_child(self) -> None:

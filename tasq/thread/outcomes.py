@@ -179,7 +179,7 @@ def report_failed(
         state.holds_slot = False
         release_space(engine)
     if engine._results is not None:
-        engine._results.finished(task_id, TaskStatus.FAILED, attempts, None, error)
+        engine._results.finished(task_id, TaskStatus.FAILED, attempts, None, error, entry)
     for hook in engine._hooked.after_failed:
         call_guarded(hook, task_id, error)
     on_failed = engine._on_failed
@@ -216,7 +216,7 @@ def cancel_queued(engine: ThreadEngine) -> None:
             continue
         if entry is TOKEN:
             entry = pop_token(engine)
-            if entry is None:
+            if entry is None or entry is TOKEN:  # TOKEN: a cancelled entry's place in the heap
                 continue
         cancel(engine, entry)
     for _ in range(sentinels):
