@@ -28,10 +28,12 @@ def engine() -> Iterator[TasQ]:
     engine.close(timeout=10, cancel_pending=True)
 
 
-def _waiting(source: MemorySource, task_id: int) -> TaskLine:
+def _waiting(source: MemorySource, task_id: int, state: str) -> TaskLine:
     return wait_until(
-        lambda: next((line for line in source.snapshot().waiting if line.task_id == task_id), None),
-        what=f"task {task_id} waiting",
+        lambda: next(
+            (line for line in source.snapshot().waiting if line.task_id == task_id and line.state == state), None
+        ),
+        what=f"task {task_id} {state}",
     )
 
 
@@ -56,8 +58,7 @@ def test_a_delayed_task_shows_its_name_arguments_and_due_time(engine: TasQ) -> N
     engine.start()
     before = time.time()
     task_id = engine.enqueue(held.task("a@example.com", note="signup"), delay=90)
-    line = _waiting(source, task_id)
-    assert line.state == "delayed"
+    line = _waiting(source, task_id, "delayed")
     assert line.name == "tests.dashboard.tasks.hold"
     assert line.args == "'a@example.com', note='signup'"
     assert line.run_at is not None and before + 89 < line.run_at <= time.time() + 90.5
@@ -71,8 +72,7 @@ def test_a_task_waiting_for_its_retry_shows_retrying_and_when(engine: TasQ) -> N
     source = MemorySource(engine)
     engine.start()
     task_id = engine.submit(_retry_once)
-    line = _waiting(source, task_id)
-    assert line.state == "retrying"
+    line = _waiting(source, task_id, "retrying")
     assert line.attempt == 2
     assert line.name == "tests.dashboard.test_pending._retry_once"
     assert line.run_at is not None and line.run_at > time.time() + 100
@@ -84,7 +84,7 @@ def test_a_prioritized_task_behind_a_busy_worker_shows_its_name(engine: TasQ) ->
     blocker = engine.submit(tasks.hold, "pending-priority")
     wait_until(lambda: blocker in engine.running_ids(), what="the blocker to start")
     task_id = engine.enqueue(_Later("vip"), priority=9)
-    line = _waiting(source, task_id)
+    line = _waiting(source, task_id, "pending")
     assert (line.state, line.name, line.run_at) == ("pending", "tests.dashboard.test_pending._Later", None)
     assert line.args == ""  # an object with do() has no arguments to show
     tasks.gate("pending-priority").set()
