@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tasq.contrib.flask import TasQ
 
+from .dashboard import MOUNT, add_login, demo_auth
 from .mail import init_mail, send_welcome_mail
 from .models import Delivery, User, db
 from .stats import TaskStats
@@ -33,6 +34,11 @@ def create_app(**config: Any) -> Flask:
         MAIL_BUSY_RATE=float(os.environ.get("MAIL_BUSY_RATE", "0.1")),
         MAIL_SECONDS=float(os.environ.get("MAIL_SECONDS", "0.005")),
         TASQ_WORKERS=10,
+        # The dashboard at /tasq, behind the demo's sign-in (see dashboard.py).
+        SECRET_KEY=os.environ.get("SECRET_KEY") or os.urandom(32),  # the dashboard's CSRF token lives in the session
+        TASQ_DASHBOARD=MOUNT,
+        TASQ_DASHBOARD_AUTH=demo_auth,
+        TASQ_DASHBOARD_LOGIN_URL="/login",
     )
     app.config.from_prefixed_env("WELCOME")  # e.g. WELCOME_TASQ_WORKERS=32
     app.config.update(config)
@@ -54,6 +60,7 @@ def create_app(**config: Any) -> Flask:
         # connections, so none stays open.
         db.engine.dispose()
     _add_routes(app)
+    add_login(app)
     return app
 
 
