@@ -14,7 +14,7 @@ import heapq
 import time
 from typing import TYPE_CHECKING
 
-from .entry import Call
+from .entry import Call, Entry
 
 if TYPE_CHECKING:
     from .engine import ThreadEngine
@@ -28,17 +28,28 @@ Waiting = tuple[int, Call, "float | None"]
 def pending(engine: ThreadEngine, limit: int | None = None) -> list[Waiting]:
     """The tasks in the scheduler's heap and the priority heap, lowest id first; at most ``limit``."""
     scheduler = engine._scheduler
+    # Each lock is held for a copy of a list, no longer: the timer and the workers wait on them.
     with scheduler._cond:
-        scheduled = [(due, entry[0], entry[1]) for due, _, entry in scheduler._heap]
+        scheduled = list(scheduler._heap)
     with engine._lock:
-        prioritized = [(task_id, entry[1]) for _, task_id, entry in engine._heap]
+        prioritized = list(engine._heap)
     # Monotonic due times told as wall-clock stamps, with one reading of each clock.
     offset = time.time() - time.monotonic()
-    listed: list[Waiting] = [(task_id, call, due + offset) for due, task_id, call in scheduled]
-    listed.extend((task_id, call, None) for task_id, call in prioritized)
-    if limit is None:
-        return sorted(listed, key=_task_id)
-    return heapq.nsmallest(limit, listed, key=_task_id)
+    if limit is not None:
+        scheduled = heapq.nsmallest(limit, scheduled, key=_scheduled_id)
+        prioritized = heapq.nsmallest(limit, prioritized, key=_prioritized_id)
+    listed: list[Waiting] = [(entry[0], entry[1], due + offset) for due, _, entry in scheduled]
+    listed.extend((task_id, entry[1], None) for _, task_id, entry in prioritized)
+    listed.sort(key=_task_id)
+    return listed if limit is None else listed[:limit]
+
+
+def _scheduled_id(item: tuple[float, int, Entry]) -> int:
+    return item[2][0]
+
+
+def _prioritized_id(item: tuple[int, int, Entry]) -> int:
+    return item[1]
 
 
 def _task_id(waiting: Waiting) -> int:
