@@ -77,14 +77,33 @@ class MemorySource:
     def cancel(self, task_id: int) -> bool:
         if self._engine_cancel is None:
             raise NotImplementedError(f"engine {self.name!r} cannot cancel a task")
+        self._learn_call(task_id)
         return bool(self._engine_cancel(task_id))
+
+    def _learn_call(self, task_id: int) -> None:
+        """Before a cancel: the call of a task that never started, so that its failure card
+        names it and shows its arguments."""
+        recorder = self.recorder
+        live = None if recorder is None else recorder.live.get(task_id)
+        if live is None or live.task is not None or self._engine_pending is None:
+            return
+        for listed_id, call, _ in self._engine_pending(None):
+            if listed_id == task_id:
+                live.task = task = unwrap(call)
+                live.name = task_name(task)
+                return
 
     def retry(self, task_id: int) -> int:
         recorder = self.recorder
         task = None if recorder is None else recorder.failed_tasks.get(task_id)
-        if self._engine_retry is not None and (task is None or self.engine().results):
-            new_id = int(self._engine_retry(task_id))
-        else:
+        new_id: int | None = None
+        if self._engine_retry is not None and self.engine().results:  # the engine keeps failed tasks
+            try:
+                new_id = int(self._engine_retry(task_id))
+            except ValueError:
+                if task is None:
+                    raise
+        if new_id is None:
             if task is None:
                 raise ValueError(f"task {task_id} is not a failed task this dashboard keeps")
             new_id = self.engine().enqueue(task)
