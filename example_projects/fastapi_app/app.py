@@ -166,7 +166,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 # The app's engine, made here so that the dashboard can show it; the middleware runs it.
 engine = TasQ(
-    name="webhooks",
+    name="app",
+    autostart=True,  # threads start with the first task, as the middleware's own engine does
     workers=int(os.environ.get("TASQ_WORKERS", "10")),
     results=int(os.environ.get("TASQ_RESULTS", "1000")),
     shutdown_timeout=float(os.environ.get("TASQ_SHUTDOWN_TIMEOUT", "10")),

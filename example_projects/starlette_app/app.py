@@ -151,7 +151,8 @@ async def stats(request: Request) -> JSONResponse:
 
 # The app's engine, made here so that the dashboard can show it; the middleware runs it.
 engine = tasq.TasQ(
-    name="webhooks",
+    name="app",
+    autostart=True,  # threads start with the first task, as the middleware's own engine does
     workers=config("TASQ_WORKERS", cast=int, default=10),
     results=config("TASQ_RESULTS", cast=int, default=1000),
     shutdown_timeout=config("TASQ_SHUTDOWN_TIMEOUT", cast=float, default=10.0),
