@@ -30,6 +30,7 @@ from ..hooks import (
     DONE,
     FAILED,
     RETRIED,
+    _running,
     call_guarded,
     callback_raised,
     describe,
@@ -40,7 +41,7 @@ from ..hooks import (
 from ..retry import next_attempt
 from ..task import TaskStatus
 from .backpressure import release_space
-from .entry import TOKEN, Entry, TaskState, nothing
+from .entry import TOKEN, Entry, TaskState, nothing, running_task
 from .priority import make_ready, pop_token
 
 if TYPE_CHECKING:
@@ -86,10 +87,15 @@ def spawn(engine: ThreadEngine, entry: Entry, coro: Awaitable[object]) -> None:
 def _async_outcome(engine: ThreadEngine, entry: Entry, value: object, error: BaseException | None) -> None:
     if engine._detached.pop(entry[0], None) is None:
         return  # abandoned at exit and already reported
-    if error is None:
-        report_done(engine, entry, value, None)
-    else:
-        settle_error(engine, entry, error, None)
+    token = _running.set((running_task, entry)) if engine._hooks else None  # current_task() in its hooks
+    try:
+        if error is None:
+            report_done(engine, entry, value, None)
+        else:
+            settle_error(engine, entry, error, None)
+    finally:
+        if token is not None:
+            _running.reset(token)
 
 
 def settle_error(engine: ThreadEngine, entry: Entry, error: BaseException, counts: list[int] | None) -> None:
@@ -108,14 +114,14 @@ def settle_error(engine: ThreadEngine, entry: Entry, error: BaseException, count
         return
     if engine._abandoning and not claim(engine, task_id):
         return
-    if state is None:
-        state = TaskState(None, 0)
-    state.attempt = attempt + 1
-    entry = (task_id, call, state)
     count(engine, RETRIED, counts)
     log_retry(task_id, attempt, max_retry, delay, error)
     for hook in engine._hooked.after_retry:
         call_guarded(hook, task_id, error)
+    if state is None:
+        state = TaskState(None, 0)
+    state.attempt = attempt + 1  # after the hooks: current_task() there is the attempt that ended
+    entry = (task_id, call, state)
     if engine._eager:
         from .eager import run_attempts  # eager mode runs each retry at once, in this thread
 

@@ -9,7 +9,8 @@ Which loop a worker runs is decided once, as it starts, from the engine's config
   first attempt is timed here and recorded with ``ResultStore.done_first``; the others take
   the general path (``attempt`` and ``outcomes``).
 - ``loop_hooked``: hooks or a bound on the queue. First attempts with at most one
-  ``around_task`` hook still go the short way; the rest through ``attempt``.
+  ``around_task`` hook still go the short way; the rest through ``attempt``. With hooks,
+  each entry runs with ``current_task()`` set (a tuple; the record is made when asked).
 
 They are three loops rather than one with branches because each branch left out of
 the fast loop is time per task; the measured figures are in ``benchmarks/bench_engine.py``.
@@ -24,9 +25,9 @@ from types import CoroutineType
 from typing import TYPE_CHECKING
 
 from ..context import set_thread_engine
-from ..hooks import DONE, call_guarded, callback_raised, hook_raised
+from ..hooks import DONE, _running, call_guarded, callback_raised, hook_raised
 from .backpressure import release_space
-from .entry import TOKEN, Entry
+from .entry import TOKEN, Entry, running_task
 from .outcomes import cancel_queued, report_done, settle, settle_error, spawn
 from .priority import prioritized
 from .results import ResultStore
@@ -161,6 +162,9 @@ def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
     short = len(around) < 2
     store = engine._results
     now = time.time
+    # current_task() for the hooks and the task: set per entry only when there are hooks.
+    running = running_task if engine._hooks else None
+    set_running, reset_running = _running.set, _running.reset
     while True:
         entry = get()
         if heap:
@@ -171,6 +175,7 @@ def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
             return
         task_id, call, state = entry
         slots[index] = task_id
+        token = None if running is None else set_running((running, entry))
         try:
             if state is None and short:
                 if store is not None:
@@ -186,12 +191,15 @@ def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
         except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
             slots[index] = 0
             settle_error(engine, entry, error, counts)
-            continue
-        slots[index] = 0
-        if value is not None and type(value) is _CoroutineType:
-            spawn(engine, entry, value)
         else:
-            report_done(engine, entry, value, counts)
+            slots[index] = 0
+            if value is not None and type(value) is _CoroutineType:
+                spawn(engine, entry, value)
+            else:
+                report_done(engine, entry, value, counts)
+        finally:
+            if token is not None:
+                reset_running(token)
 
 
 def attempt(engine: ThreadEngine, entry: Entry) -> object:
