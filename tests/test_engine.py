@@ -121,6 +121,59 @@ def test_retry_until_max_retry_then_max_retry_exceeded(make_engine: Make) -> Non
     assert engine.stats().retried == 2
 
 
+@pytest.mark.parametrize("options", [{}, {"results": 10}, {"queue_size": 5}])
+def test_a_retry_due_now_runs_again_in_its_worker_unchained(make_engine: Make, options: dict[str, int]) -> None:
+    rec = Recorder()
+    threads: list[str] = []
+
+    class Flaky:
+        def do(self) -> None:
+            threads.append(threading.current_thread().name)
+            if len(threads) < 3:
+                raise RetryTask(f"attempt {len(threads)}")
+            raise ValueError("then broken")
+
+    engine = make_engine(workers=4, max_retry=5, on_done=rec.on_done, on_failed=rec.on_failed, **options)
+    engine.start()
+    task_id = engine.enqueue(Flaky())
+    assert rec.wait(1)
+    error = rec.error(task_id)
+    assert isinstance(error, ValueError)
+    # Each attempt ran on its own, not inside the handling of the one before.
+    assert error.__context__ is None and error.__cause__ is None
+    assert len(threads) == 3 and len(set(threads)) == 1
+    assert engine.stats().retried == 2
+
+
+def test_task_objects_of_one_type_each_run_their_own_do(make_engine: Make) -> None:
+    rec = Recorder()
+    ran: list[str] = []
+
+    class Job:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def do(self) -> None:
+            ran.append(self.name)
+
+    special = Job("special")
+    special.do = lambda: ran.append("own do")  # type: ignore[method-assign]
+
+    def generator() -> object:
+        yield 1
+
+    shadowed = Job("generator")
+    shadowed.do = generator  # type: ignore[method-assign]
+    engine = make_engine(on_done=rec.on_done, on_failed=rec.on_failed)
+    ids = [engine.enqueue(Job("a")), engine.enqueue(Job("b")), engine.enqueue(special)]
+    with pytest.raises(TypeError, match="generator"):
+        engine.enqueue(shadowed)
+    engine.start()
+    assert rec.wait(3)
+    rec.assert_once_each(ids)
+    assert sorted(ran) == ["a", "b", "own do"]
+
+
 def test_retry_then_success_counts_attempts(make_engine: Make) -> None:
     attempts: list[int] = []
 
