@@ -24,17 +24,19 @@ from types import CoroutineType
 from typing import TYPE_CHECKING
 
 from ..context import set_thread_engine
-from ..hooks import DONE, call_guarded, callback_raised, hook_raised
+from ..exceptions import RetryTask
+from ..hooks import DONE, RETRIED, call_guarded, callback_raised, hook_raised, log_retry
+from ..retry import next_attempt
 from .backpressure import release_space
-from .entry import TOKEN, Entry
-from .outcomes import cancel_queued, report_done, settle, settle_error, spawn
+from .entry import TOKEN, Entry, TaskState
+from .outcomes import cancel_queued, report_done, report_failed, settle, settle_error, spawn
 from .priority import prioritized
 from .results import ResultStore
 
 if TYPE_CHECKING:
     from .engine import ThreadEngine
 
-__all__ = ["attempt", "worker_main"]
+__all__ = ["attempt", "run_again", "worker_main"]
 
 _CoroutineType = CoroutineType
 
@@ -76,26 +78,40 @@ def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:
                 continue
         if entry is None:
             return
-        task_id, call, _ = entry
+        task_id, call, state = entry
         slots[index] = task_id
         try:
             value = call()
         except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
             slots[index] = 0
-            settle_error(engine, entry, error, counts)
+            if not isinstance(error, RetryTask):
+                report_failed(engine, entry, error, counts)
+                continue
+            if state is None and not (error.delay or engine.retry_delay or engine._eager or engine._abandoning):
+                again = entry if retry_now(engine, entry, error, 1, counts) else None
+            else:
+                again = settle_error(engine, entry, error, counts, here=True)
+            if again is None:
+                continue
+        else:
+            slots[index] = 0
+            if value is not None or engine._abandoning:
+                settle(engine, entry, value, counts)
+                continue
+            if on_done is not None:
+                try:
+                    on_done(task_id)
+                except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
+                    callback_raised("on_done", task_id, error)
+            counts[0] += 1  # DONE, as a literal: this line runs once per task
+            if engine._joiners:
+                engine._notify_joiners()
             continue
-        slots[index] = 0
-        if value is not None or engine._abandoning:
-            settle(engine, entry, value, counts)
-            continue
-        if on_done is not None:
-            try:
-                on_done(task_id)
-            except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-                callback_raised("on_done", task_id, error)
-        counts[0] += 1  # DONE, as a literal: this line runs once per task
-        if engine._joiners:
-            engine._notify_joiners()
+        # Out of the except clause: the next attempt's exception must not chain to this one.
+        if again is entry:
+            retry_plain(engine, index, entry, counts)
+        else:
+            run_again(engine, index, again, counts)
 
 
 def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: ResultStore) -> None:
@@ -118,15 +134,7 @@ def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: R
             return
         task_id, call, state = entry
         if state is not None:
-            slots[index] = task_id
-            try:
-                value = attempt(engine, entry)
-            except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
-                slots[index] = 0
-                settle_error(engine, entry, error, counts)
-                continue
-            slots[index] = 0
-            settle(engine, entry, value, counts)
+            run_again(engine, index, entry, counts)
             continue
         started_at[index] = started = now()
         slots[index] = task_id
@@ -135,22 +143,26 @@ def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: R
         except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
             slots[index] = 0
             started_first(task_id, started)  # the general path settles it from the store
-            settle_error(engine, entry, error, counts)
+            again = settle_error(engine, entry, error, counts, here=True)
+            if again is None:
+                continue
+        else:
+            slots[index] = 0
+            if engine._abandoning or type(value) is _CoroutineType:
+                started_first(task_id, started)
+                settle(engine, entry, value, counts)
+                continue
+            done_first(task_id, value, started)
+            if on_done is not None:
+                try:
+                    on_done(task_id)
+                except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
+                    callback_raised("on_done", task_id, error)
+            counts[DONE] += 1
+            if engine._joiners:
+                engine._notify_joiners()
             continue
-        slots[index] = 0
-        if engine._abandoning or type(value) is _CoroutineType:
-            started_first(task_id, started)
-            settle(engine, entry, value, counts)
-            continue
-        done_first(task_id, value, started)
-        if on_done is not None:
-            try:
-                on_done(task_id)
-            except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-                callback_raised("on_done", task_id, error)
-        counts[DONE] += 1
-        if engine._joiners:
-            engine._notify_joiners()
+        run_again(engine, index, again, counts)  # out of the except clause: see loop_fast
 
 
 def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
@@ -185,13 +197,92 @@ def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
                 value = attempt(engine, entry)
         except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
             slots[index] = 0
-            settle_error(engine, entry, error, counts)
-            continue
-        slots[index] = 0
-        if value is not None and type(value) is _CoroutineType:
-            spawn(engine, entry, value)
+            again = settle_error(engine, entry, error, counts, here=True)
+            if again is None:
+                continue
         else:
-            report_done(engine, entry, value, counts)
+            slots[index] = 0
+            if value is not None and type(value) is _CoroutineType:
+                spawn(engine, entry, value)
+            else:
+                report_done(engine, entry, value, counts)
+            continue
+        run_again(engine, index, again, counts)  # out of the except clause: see loop_fast
+
+
+def run_again(engine: ThreadEngine, index: int, entry: Entry, counts: list[int]) -> None:
+    """Run ``entry`` in this worker, and each retry of it that is due now, at once (as the
+    seed's in-place retry loop does: no trip through the queue). Each attempt starts outside
+    the except clause of the one before, so one attempt's exception does not chain to the
+    next one's; the slot is clear whenever an outcome is settled (``abandon_running``)."""
+    slots = engine._slots
+    while True:
+        slots[index] = entry[0]
+        try:
+            value = attempt(engine, entry)
+        except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+            slots[index] = 0
+            again = settle_error(engine, entry, error, counts, here=True)
+            if again is None:
+                return
+        else:
+            slots[index] = 0
+            settle(engine, entry, value, counts)
+            return
+        entry = again
+
+
+def retry_now(engine: ThreadEngine, entry: Entry, error: RetryTask, number: int, counts: list[int]) -> bool:
+    """``loop_fast``'s retry of a plain task with no delay: True (counted, logged) to run it
+    again, or False once it failed (``MaxRetryExceeded`` after its last attempt)."""
+    task_id = entry[0]
+    max_retry = engine.max_retry
+    failure, _ = next_attempt(task_id, number, max_retry, error, 0.0)
+    if failure is not None:
+        report_failed(engine, (task_id, entry[1], at_attempt(number)), failure, counts)
+        return False
+    counts[RETRIED] += 1
+    log_retry(task_id, number, max_retry, 0.0, error)
+    return True
+
+
+def retry_plain(engine: ThreadEngine, index: int, entry: Entry, counts: list[int]) -> None:
+    """``run_again`` for ``loop_fast``: attempts 2, 3, ... of a plain task whose first attempt
+    asked for a retry due now, with nothing between two attempts but the count and the log
+    line. Anything else (a delay, eager mode, an exit) goes the general way from there."""
+    task_id, call, _ = entry
+    slots = engine._slots
+    number = 2
+    while True:
+        slots[index] = task_id
+        try:
+            value = call()
+        except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+            slots[index] = 0
+            if not isinstance(error, RetryTask):
+                report_failed(engine, (task_id, call, at_attempt(number)), error, counts)
+                return
+            if not (error.delay or engine.retry_delay or engine._eager or engine._abandoning):
+                if not retry_now(engine, entry, error, number, counts):
+                    return
+                number += 1
+                continue
+            again = settle_error(engine, (task_id, call, at_attempt(number)), error, counts, here=True)
+            if again is None:
+                return
+        else:
+            slots[index] = 0
+            settle(engine, (task_id, call, at_attempt(number)), value, counts)
+            return
+        run_again(engine, index, again, counts)  # out of the except clause
+        return
+
+
+def at_attempt(number: int) -> TaskState:
+    """The state of a plain task that has come to attempt ``number``."""
+    state = TaskState(None, 0)
+    state.attempt = number
+    return state
 
 
 def attempt(engine: ThreadEngine, entry: Entry) -> object:
