@@ -21,6 +21,8 @@ from tasq.exceptions import RetryTask
 from tasq.options import SETTINGS, defaults, from_settings, vars_of
 from tasq.worker_exit import drain_at_worker_exit
 
+from .flask_dashboard import DASHBOARD_KEYS, init_dashboard
+
 __all__ = ["FlaskTasQ", "TasQ", "task_done", "task_enqueued", "task_failed", "task_retried", "task_started"]
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class FlaskTasQ:
         app.config.setdefault("TASQ_NAME", app.name)
         engine = _make_engine(app)
         engine.add_hooks(_FlaskHooks(app))
+        init_dashboard(app, engine)
         app.extensions["tasq"] = engine
         drain_at_worker_exit(engine)
         return engine
@@ -103,7 +106,8 @@ TasQ = FlaskTasQ
 def _make_engine(app: Flask) -> tasq.TasQ:
     config = app.config
     known = [f"TASQ_{name.upper()}" for name in SETTINGS]
-    unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in known)
+    accepted = {*known, *DASHBOARD_KEYS}
+    unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in accepted)
     if unknown:
         raise ValueError(f"unknown TasQ setting(s) {unknown} in the config of app {app.name!r}; known: {known}")
     values = {name: config[f"TASQ_{name.upper()}"] for name in SETTINGS}

@@ -19,8 +19,9 @@ from ..engine import TasQ
 from ..exceptions import TasQClosed, TasQError
 from ..hooks import Hooks
 from ..options import OPTION_NAMES, defaults
+from .starlette_dashboard import dashboard
 
-__all__ = ["TasQMiddleware", "get_engine", "tasq_lifespan"]
+__all__ = ["TasQMiddleware", "dashboard", "get_engine", "tasq_lifespan"]
 
 logger = logging.getLogger("tasq")
 

@@ -11,10 +11,12 @@ from django.utils.module_loading import import_string
 
 from tasq.options import SETTINGS, defaults, from_settings, vars_of
 
-__all__ = ["DEFAULTS", "engine_options", "validate"]
+__all__ = ["DASHBOARD", "DEFAULTS", "dashboard_option", "engine_options", "validate"]
 
 # settings.TASQ key -> default: "<OPTION>" for each engine option an app sets.
 DEFAULTS: dict[str, object] = {name.upper(): defaults()[name] for name in SETTINGS} | {"NAME": "django"}
+# settings.TASQ keys of the dashboard (tasq.contrib.django.urls), not given to the engine.
+DASHBOARD: dict[str, object] = {"DASHBOARD_SHOW_ARGS": True}
 _CALLBACKS = ("ON_DONE", "ON_FAILED")  # a callable, or its dotted path
 
 
@@ -24,9 +26,9 @@ def engine_options() -> dict[str, Any]:
     configured = getattr(settings, "TASQ", {})
     if not isinstance(configured, Mapping):
         raise ImproperlyConfigured(f"settings.TASQ must be a dict, not {type(configured).__name__}")
-    unknown = sorted(str(key) for key in configured if key not in DEFAULTS)
+    unknown = sorted(str(key) for key in configured if key not in DEFAULTS and key not in DASHBOARD)
     if unknown:
-        raise ImproperlyConfigured(f"settings.TASQ: unknown key(s) {unknown}; known: {list(DEFAULTS)}")
+        raise ImproperlyConfigured(f"settings.TASQ: unknown key(s) {unknown}; known: {[*DEFAULTS, *DASHBOARD]}")
     values: dict[str, Any] = {}
     for key, default in DEFAULTS.items():
         value = configured.get(key, default)
@@ -41,6 +43,15 @@ def engine_options() -> dict[str, Any]:
     except (ImportError, TypeError, ValueError) as error:
         raise ImproperlyConfigured(str(error)) from error
     return vars_of(options)
+
+
+def dashboard_option(key: str) -> Any:
+    """A dashboard setting from ``settings.TASQ``, checked."""
+    configured = getattr(settings, "TASQ", {})
+    value = configured.get(key, DASHBOARD[key]) if isinstance(configured, Mapping) else DASHBOARD[key]
+    if key == "DASHBOARD_SHOW_ARGS" and not isinstance(value, bool):
+        raise ImproperlyConfigured(f"settings.TASQ[{key!r}] must be True or False, not {value!r}")
+    return value
 
 
 def validate() -> dict[str, Any]:

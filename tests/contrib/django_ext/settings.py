@@ -21,6 +21,9 @@ POSTGRES = _postgres_answers()
 SECRET_KEY = "tests-only"
 USE_TZ = True
 INSTALLED_APPS = [
+    "django.contrib.auth",  # the dashboard's users and its tasq.change_task permission
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
     "tasq.contrib.django",
     "tests.contrib.django_ext.testapp",
     *(["django_tasks"] if django.VERSION < (6, 0) else []),
@@ -42,6 +45,12 @@ DATABASES: dict[str, dict[str, object]] = {
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:", "CONN_MAX_AGE": 600},
     "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
 }
+MIDDLEWARE = [  # what the dashboard's views need (pytest-django's live_server loads it once)
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+STATIC_URL = "/static/"  # pytest-django's live_server serves it
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TASQ = {"WORKERS": 4, "MAX_RETRY": 3, "SHUTDOWN_TIMEOUT": 10.0}
 TASKS = {"default": {"BACKEND": "tasq.contrib.django.backend.TasQBackend"}}

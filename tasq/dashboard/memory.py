@@ -1,0 +1,229 @@
+"""``MemorySource``: the dashboard of one in-process engine, learnt from its hooks.
+
+What the hooks hand over: the id at enqueue, the call of each attempt (so the task's name and
+arguments once it starts), retries, and each outcome with its error. What they do not, and the
+engine method that would close the gap:
+
+- the name, arguments and due time of a task that has not started yet (``after_enqueue`` gets
+  only the id): pending and delayed tasks show as ids, all "pending" — an engine method
+  ``pending() -> list[(task_id, task, run_at)]``, or ``after_enqueue(task_id, task, run_at)``;
+- periodic schedules — ``schedules() -> list[(name, schedule, next_run)]``;
+- cancelling — ``cancel(task_id)``; when the engine has it, it is used;
+- other processes: this is one process's view (a store's source sees them all).
+
+``retry`` uses the engine's ``retry(task_id)`` when it has one; otherwise it enqueues the
+failed task again (same task, same arguments, a new id), for the failures it keeps.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+import weakref
+from bisect import bisect_left
+from collections import deque
+from typing import Any
+
+from ..engine import TasQ
+from ..task import Stats
+from .describe import arguments
+from .recorder import Live, Recorder
+from .records import Failure, NameSummary, Snapshot, TaskLine
+
+__all__ = ["MemorySource"]
+
+_RATE_WINDOW = 60.0  # seconds; rates are per minute over the last minute
+
+
+class MemorySource:
+    """The ``DashboardSource`` of one in-process engine (see the module's docstring).
+
+    Made before the engine starts, it adds a ``Recorder`` to the engine's hooks. Made after,
+    it shows the engine's counts and the ids of running tasks only, and says so.
+    """
+
+    scope = "this process"
+
+    def __init__(self, engine: TasQ, *, keep: int = 10_000, failures: int = 100) -> None:
+        self._engine = weakref.ref(engine)
+        self.name = engine.name
+        self.recorder: Recorder | None = Recorder(engine, keep=keep, failures=failures)
+        try:
+            engine.add_hooks(self.recorder)
+        except RuntimeError:  # already started: hooks can no longer be added
+            self.recorder = None
+        self._engine_cancel = getattr(engine, "cancel", None)
+        self._engine_retry = getattr(engine, "retry", None)
+
+    @property
+    def can_cancel(self) -> bool:
+        return self._engine_cancel is not None
+
+    @property
+    def can_retry(self) -> bool:
+        return self._engine_retry is not None or self.recorder is not None
+
+    def engine(self) -> TasQ:
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError(f"the engine {self.name!r} of this dashboard no longer exists")
+        return engine
+
+    def cancel(self, task_id: int) -> bool:
+        if self._engine_cancel is None:
+            raise NotImplementedError(f"engine {self.name!r} cannot cancel a task")
+        return bool(self._engine_cancel(task_id))
+
+    def retry(self, task_id: int) -> int:
+        recorder = self.recorder
+        if self._engine_retry is not None:
+            new_id = int(self._engine_retry(task_id))
+        else:
+            task = None if recorder is None else recorder.failed_tasks.get(task_id)
+            if task is None:
+                raise ValueError(f"task {task_id} is not a failed task this dashboard keeps")
+            new_id = self.engine().enqueue(task)
+        if recorder is not None:
+            recorder.retried[task_id] = new_id
+        return new_id
+
+    def snapshot(self, *, args: bool = True, limit: int = 50) -> Snapshot:
+        engine = self.engine()
+        stats = engine.stats()
+        running_ids = engine.running_ids()
+        recorder = self.recorder
+        if recorder is None:
+            return self._blind_snapshot(stats, running_ids, limit)
+        live = dict(recorder.live)
+        running = set(running_ids)
+        now = time.time()
+        # One pass over the live tasks, no sort of them all: a queue may hold a million.
+        started = [task_id for task_id, record in live.items() if record.started_at is not None or task_id in running]
+        started_ids = set(started)
+        waiting_ids = heapq.nsmallest(limit, (task_id for task_id in live if task_id not in started_ids))
+        running_lines = [_line(task_id, live[task_id], True, args) for task_id in sorted(started)[:limit]]
+        waiting_lines = [_line(task_id, live[task_id], False, args) for task_id in waiting_ids]
+        failures = list(recorder.failures)[::-1][:limit]
+        retried = recorder.retried
+        return Snapshot(
+            engine=self.name,
+            scope=self.scope,
+            taken_at=now,
+            stats=stats,
+            names=_summaries(dict(recorder.by_name), dict(recorder.totals), now),
+            running=tuple(running_lines),
+            waiting=tuple(waiting_lines),
+            periodic=(),
+            failures=tuple(_shown(failure, args, retried.get(failure.task_id)) for failure in failures),
+            can_cancel=self.can_cancel,
+            can_retry=self.can_retry,
+            blind=_BLIND if self.can_cancel else (*_BLIND, "cancel: the engine has no cancel(task_id)"),
+        )
+
+    def _blind_snapshot(self, stats: Stats, running_ids: list[int], limit: int) -> Snapshot:
+        lines = tuple(
+            TaskLine(
+                task_id=task_id,
+                name=None,
+                state="running",
+                attempt=1,
+                enqueued_at=None,
+                started_at=None,
+                run_at=None,
+                args=None,
+            )
+            for task_id in running_ids[:limit]
+        )
+        return Snapshot(
+            engine=self.name,
+            scope=self.scope,
+            taken_at=time.time(),
+            stats=stats,
+            names=(),
+            running=lines,
+            waiting=(),
+            periodic=(),
+            failures=(),
+            can_cancel=self.can_cancel,
+            can_retry=False,
+            blind=("the dashboard was set up after the engine started: counts and running ids only",),
+        )
+
+
+_BLIND = (
+    "names, arguments and due times of tasks that have not started yet",
+    "periodic schedules",
+    "tasks of other processes",
+)
+
+
+def _line(task_id: int, live: Live, running: bool, args: bool) -> TaskLine:
+    started = live.started_at
+    if running or started is not None:
+        state: Any = "running"
+    elif live.attempt > 1:
+        state = "retrying"
+    else:
+        state = "pending"
+    task = live.task
+    return TaskLine(
+        task_id=task_id,
+        name=live.name,
+        state=state,
+        attempt=live.attempt,
+        enqueued_at=live.enqueued_at,
+        started_at=started if state == "running" else None,
+        run_at=live.run_at,
+        args=arguments(task) if args and task is not None else None,
+    )
+
+
+def _shown(failure: Failure, args: bool, retried_as: int | None) -> Failure:
+    if (args or failure.args is None) and retried_as is None:
+        return failure
+    return Failure(
+        task_id=failure.task_id,
+        name=failure.name,
+        error=failure.error,
+        traceback=failure.traceback,
+        attempts=failure.attempts,
+        finished_at=failure.finished_at,
+        cancelled=failure.cancelled,
+        args=failure.args if args else None,
+        retried_as=retried_as,
+    )
+
+
+def _summaries(
+    by_name: dict[str, tuple[deque[float], deque[float]]], totals: dict[str, list[int]], now: float
+) -> tuple[NameSummary, ...]:
+    since = now - _RATE_WINDOW
+    summaries = []
+    for name in sorted(totals):
+        done, failed = totals[name]
+        times, durations = by_name.get(name, ((), ()))
+        ordered = sorted(durations)
+        # Appended as they finish: the last minute is a suffix.
+        recent = list(times)
+        in_window = len(recent) - bisect_left(recent, since)
+        summaries.append(
+            NameSummary(
+                name=name,
+                done=done,
+                failed=failed,
+                rate=in_window * 60.0 / _RATE_WINDOW,
+                p50=_quantile(ordered, 0.5),
+                p95=_quantile(ordered, 0.95),
+            )
+        )
+    return tuple(summaries)
+
+
+def _quantile(ordered: list[float] | None, q: float) -> float | None:
+    """The ``q`` quantile of sorted values, interpolated between the two nearest."""
+    if not ordered:
+        return None
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

@@ -1,0 +1,78 @@
+"""The one seam between a dashboard and an engine: ``DashboardSource``.
+
+An engine that can answer for more than this process (a store, a broker's ledger) gives its
+own source from a ``dashboard_source()`` method; any other engine gets a ``MemorySource``,
+which learns what it can from the engine's hooks.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Protocol, runtime_checkable
+
+from ..engine import TasQ
+from .records import Snapshot
+
+__all__ = ["DashboardSource", "source_for"]
+
+
+@runtime_checkable
+class DashboardSource(Protocol):
+    """What a dashboard reads and the two things it may do.
+
+    ``snapshot`` is called once per page or JSON response, from any thread: it must be quick
+    (a few milliseconds with 10,000 finished tasks kept) and must not compute the arguments'
+    text when ``args`` is False. ``cancel`` and ``retry`` keep the engine's meaning: ``cancel``
+    returns False for a running, finished or unknown task; ``retry`` raises ``ValueError`` for
+    an unknown, unfinished or succeeded one and returns the new id.
+    """
+
+    @property
+    def can_cancel(self) -> bool:
+        """False when the engine has no ``cancel``: the page shows no cancel button."""
+        ...
+
+    @property
+    def can_retry(self) -> bool:
+        """False when the engine cannot run a failed task again."""
+        ...
+
+    def snapshot(self, *, args: bool = True, limit: int = 50) -> Snapshot:
+        """The state now; at most ``limit`` lines in each list; no argument text unless ``args``."""
+        ...
+
+    def cancel(self, task_id: int) -> bool: ...
+
+    def retry(self, task_id: int) -> int: ...
+
+
+_sources: weakref.WeakKeyDictionary[TasQ, DashboardSource] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def source_for(engine: TasQ | DashboardSource) -> DashboardSource:
+    """The source a dashboard of ``engine`` reads; the same one for every mount of one engine.
+
+    A ``DashboardSource`` is returned as it is. An engine with a ``dashboard_source()`` method
+    gives its own; otherwise a ``MemorySource`` is made, which must happen before the engine
+    starts to see every task (a source made later sees counts and running ids only).
+    """
+    if not isinstance(engine, TasQ):
+        if isinstance(engine, DashboardSource):
+            return engine
+        raise TypeError(f"a dashboard needs a tasq.TasQ engine or a DashboardSource, not {type(engine).__name__}")
+    with _lock:
+        source = _sources.get(engine)
+        if source is None:
+            provider = getattr(engine, "dashboard_source", None)
+            if callable(provider):
+                source = provider()
+                if not isinstance(source, DashboardSource):
+                    raise TypeError(f"{type(engine).__name__}.dashboard_source() returned no DashboardSource")
+            else:
+                from .memory import MemorySource
+
+                source = MemorySource(engine)
+            _sources[engine] = source
+        return source
