@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from benchmarks.common import Result, Trial, measure, median, paired_ratio, row
-from benchmarks.floor import FloorPool
+from benchmarks.floor import FloorPool, RecordingFloorPool
 from tasq import RetryTask, TasQ
 
 WORKERS = 10
@@ -39,6 +39,7 @@ HARNESS_WORKERS = 4
 FLOOR = "floor (SimpleQueue pool)"
 TASQ = "TasQ (default)"
 TASQ_RESULTS = "TasQ (results=10_000)"
+FLOOR_RECORDING = "floor + a record per task (the least results=10_000 can cost)"
 TASQ_QUIET = "TasQ (retry log off)"
 TPE = "ThreadPoolExecutor"
 IDEAL = "ideal"
@@ -155,6 +156,12 @@ def _tasq(**options: Any) -> Factory:
 
 def _floor(workers: int, on_done: Countdown) -> Pool:
     pool = FloorPool(workers, on_done=on_done)
+    pool.start()
+    return pool
+
+
+def _floor_recording(workers: int, on_done: Countdown) -> Pool:
+    pool = RecordingFloorPool(workers, on_done=on_done, size=10_000)
     pool.start()
     return pool
 
@@ -354,17 +361,32 @@ def bench_end_to_end(n: int, repetitions: int) -> list[Result]:
 def bench_harness(n: int, repetitions: int) -> list[Result]:
     """The same figure as a user's own harness takes it: fewer workers than the default, and
     a done-callback that counts under a lock."""
-    makers: dict[str, Factory] = {FLOOR: _floor, TASQ: _tasq(), TASQ_RESULTS: _tasq(results=10_000)}
+    makers: dict[str, Factory] = {
+        FLOOR: _floor,
+        TASQ: _tasq(),
+        TASQ_RESULTS: _tasq(results=10_000),
+        FLOOR_RECORDING: _floor_recording,
+    }
     trials = {
         name: _end_to_end(make, n, workers=HARNESS_WORKERS, countdown=LockedCountdown) for name, make in makers.items()
     }
     samples = _measure(trials, repetitions, per=n)
     group = f"{HARNESS.format(HARNESS_WORKERS)} (N={n:,})"
     tasq, with_results = paired_ratio(samples, TASQ, FLOOR), paired_ratio(samples, TASQ_RESULTS, FLOOR)
+    over_bound = paired_ratio(samples, TASQ_RESULTS, FLOOR_RECORDING)
     return [
         row(group, samples, FLOOR, FLOOR),
         row(group, samples, TASQ, FLOOR, target="<= 1.2x floor", met=tasq <= 1.2),
-        row(group, samples, TASQ_RESULTS, FLOOR, target="<= 2x floor", met=with_results <= 2.0),
+        row(
+            group,
+            samples,
+            TASQ_RESULTS,
+            FLOOR,
+            target="<= 2x floor",
+            met=with_results <= 2.0,
+            note=f"{over_bound:.2f}x the floor with a record per task",
+        ),
+        row(group, samples, FLOOR_RECORDING, FLOOR, note="three clock reads and a record per task, nothing else"),
     ]
 
 

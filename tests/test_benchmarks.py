@@ -46,7 +46,9 @@ def test_engine_benchmark_yields_every_row() -> None:
     assert contenders | {bench_engine.IDEAL} <= groups[bench_engine.SLEEP.format(64)]
     assert contenders | {bench_engine.TASQ_RESULTS} <= groups[bench_engine.MEMORY]
     harness = bench_engine.HARNESS.format(bench_engine.HARNESS_WORKERS)
-    assert {bench_engine.FLOOR, bench_engine.TASQ, bench_engine.TASQ_RESULTS} <= groups[harness]
+    assert {bench_engine.FLOOR, bench_engine.TASQ, bench_engine.TASQ_RESULTS, bench_engine.FLOOR_RECORDING} <= groups[
+        harness
+    ]
     targets = [result for result in results if result.target]
     assert len(targets) == 8, [(result.group, result.name) for result in targets]
     assert all(result.met is not None for result in targets)

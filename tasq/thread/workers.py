@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import functools
 import time
+from logging import WARNING
 from types import CoroutineType
 from typing import TYPE_CHECKING
 
 from ..context import set_thread_engine
 from ..exceptions import RetryTask
-from ..hooks import DONE, RETRIED, call_guarded, callback_raised, hook_raised, log_retry
+from ..hooks import DONE, RETRIED, call_guarded, callback_raised, hook_raised, log_retry, logger
 from ..retry import next_attempt
 from .backpressure import release_space
 from .entry import TOKEN, Entry, TaskState
@@ -87,12 +88,14 @@ def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:
             if not isinstance(error, RetryTask):
                 report_failed(engine, entry, error, counts)
                 continue
+            asked: RetryTask | None = None
+            again: Entry | None = None
             if state is None and not (error.delay or engine.retry_delay or engine._eager or engine._abandoning):
-                again = entry if retry_now(engine, entry, error, 1, counts) else None
+                asked = error  # retry_plain takes it from here
             else:
                 again = settle_error(engine, entry, error, counts, here=True)
-            if again is None:
-                continue
+                if again is None:
+                    continue
         else:
             slots[index] = 0
             if value is not None or engine._abandoning:
@@ -108,9 +111,9 @@ def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:
                 engine._notify_joiners()
             continue
         # Out of the except clause: the next attempt's exception must not chain to this one.
-        if again is entry:
-            retry_plain(engine, index, entry, counts)
-        else:
+        if asked is not None:
+            retry_plain(engine, index, entry, asked, counts)
+        elif again is not None:
             run_again(engine, index, again, counts)
 
 
@@ -232,42 +235,37 @@ def run_again(engine: ThreadEngine, index: int, entry: Entry, counts: list[int])
         entry = again
 
 
-def retry_now(engine: ThreadEngine, entry: Entry, error: RetryTask, number: int, counts: list[int]) -> bool:
-    """``loop_fast``'s retry of a plain task with no delay: True (counted, logged) to run it
-    again, or False once it failed (``MaxRetryExceeded`` after its last attempt)."""
-    task_id = entry[0]
-    max_retry = engine.max_retry
-    failure, _ = next_attempt(task_id, number, max_retry, error, 0.0)
-    if failure is not None:
-        report_failed(engine, (task_id, entry[1], at_attempt(number)), failure, counts)
-        return False
-    counts[RETRIED] += 1
-    log_retry(task_id, number, max_retry, 0.0, error)
-    return True
-
-
-def retry_plain(engine: ThreadEngine, index: int, entry: Entry, counts: list[int]) -> None:
-    """``run_again`` for ``loop_fast``: attempts 2, 3, ... of a plain task whose first attempt
-    asked for a retry due now, with nothing between two attempts but the count and the log
-    line. Anything else (a delay, eager mode, an exit) goes the general way from there."""
+def retry_plain(engine: ThreadEngine, index: int, entry: Entry, error: RetryTask, counts: list[int]) -> None:
+    """``run_again`` for ``loop_fast``: the first attempt of the plain task ``entry`` asked
+    for a retry due now (``error``); attempts 2, 3, ... run here with nothing between two
+    of them but the count and the log line, and ``MaxRetryExceeded`` after the last one
+    (``tasq.retry.next_attempt`` words it). Anything else (a delay, eager mode, an exit)
+    goes the general way from that attempt on."""
     task_id, call, _ = entry
-    slots = engine._slots
-    number = 2
+    slots, max_retry = engine._slots, engine.max_retry
+    number = 1  # the attempt that asked for the retry
     while True:
+        if number >= max_retry:
+            failure, _ = next_attempt(task_id, number, max_retry, error, 0.0)
+            if failure is not None:  # always, at the last attempt
+                report_failed(engine, (task_id, call, at_attempt(number)), failure, counts)
+            return
+        counts[RETRIED] += 1
+        if logger.isEnabledFor(WARNING):
+            log_retry(task_id, number, max_retry, 0.0, error)
+        number += 1
         slots[index] = task_id
         try:
             value = call()
-        except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+        except BaseException as raised:  # noqa: BLE001 - a task's exception is its outcome
             slots[index] = 0
-            if not isinstance(error, RetryTask):
-                report_failed(engine, (task_id, call, at_attempt(number)), error, counts)
+            if not isinstance(raised, RetryTask):
+                report_failed(engine, (task_id, call, at_attempt(number)), raised, counts)
                 return
-            if not (error.delay or engine.retry_delay or engine._eager or engine._abandoning):
-                if not retry_now(engine, entry, error, number, counts):
-                    return
-                number += 1
-                continue
-            again = settle_error(engine, (task_id, call, at_attempt(number)), error, counts, here=True)
+            if not (raised.delay or engine.retry_delay or engine._eager or engine._abandoning):
+                error = raised
+                continue  # leaves the except clause first: the next attempt is not chained to this one
+            again = settle_error(engine, (task_id, call, at_attempt(number)), raised, counts, here=True)
             if again is None:
                 return
         else:
