@@ -5,7 +5,8 @@
   Python >= 3.12) and Django's ImmediateBackend (runs each task inside ``enqueue``).
 - ``@background`` functions on the Django engine (the app's hooks: signals, DEBUG logs,
   ``close_old_connections()`` around each task) vs the same functions on a bare engine,
-  end to end and enqueue alone.
+  end to end and enqueue alone, beside a bare engine whose only hook is an empty
+  ``around_task`` (the least any per-task layer adds).
 
 Django is configured once per process, so ``run()`` measures in a child process.
 """

@@ -1,6 +1,7 @@
 """The engine against the floor pool (benchmarks/floor.py) and ThreadPoolExecutor: no-op
-tasks end to end, enqueue alone, retries, 1 ms sleeping tasks at 16 and 64 workers, and
-memory per pending task.
+tasks end to end (also as a user's harness takes it: 4 workers, a locked countdown, beside
+the floor with a record per task, the least ``results=10_000`` can cost), enqueue alone,
+retries, 1 ms sleeping tasks at 16 and 64 workers, and memory per pending task.
 
 Each group runs its contenders in turn, repetition after repetition (``measure``), and
 reports the median of the paired ratios to the group's baseline, with their range.

@@ -1,4 +1,5 @@
-"""Flask: what one enqueue adds to a request, and TasQ beside Flask-Executor.
+"""Flask: what one enqueue adds to a request, TasQ beside Flask-Executor, and the Flask
+layer per task beside a bare engine whose only hook is an empty ``around_task``.
 
 Every contender is the same Flask app called through WSGI directly (one request after
 another, no server, no HTTP client), so that the figures are about the app: routing, the

@@ -1,4 +1,9 @@
-"""The seed's own three benchmarks: ``Task`` objects that return, raise, or ask for a retry.
+"""The seed's own three benchmarks, ``Task`` objects whose ``do()`` returns (SuccessDone),
+raises (CustomErrorDone) or raises ``RetryTask`` every time, ``max_retry=3`` (RetryError3),
+10 workers, counting callbacks: TasQ with its logger at CRITICAL (the target row) against
+the seed's design rendered in Python (the floor), TasQ with its default logging formatted
+by a handler, the same log records made alone in one thread (the logging module's own
+share), and ThreadPoolExecutor; the floor's row carries the seed's Go figure.
 
 The Go library TasQ renders measures ``Enqueue`` of N ``Task`` objects (a type with a
 ``Do()`` method), counts ``TaskDone``/``TaskFailed`` down, closes and waits:
