@@ -3,13 +3,20 @@
 Which loop a worker runs is decided once, as it starts, from the engine's configuration:
 
 - ``loop_fast``: no hooks, no result store, no bound on the queue. The hot path: draw an
-  entry, run it, count it, call ``on_done``; anything unusual (an error, a coroutine, a
-  retry's state) goes to ``outcomes``.
+  entry, run it, count it, call ``on_done``; an error goes straight to the failed report,
+  and a plain task's retry due now runs again here (``retry_plain``: only the count and the
+  log line between attempts); anything else unusual (a coroutine, a delay, a retry's
+  state) goes to ``outcomes``.
 - ``loop_recording``: a result store (``results=N``) but no hooks and no bound. A plain
   first attempt is timed here and recorded with ``ResultStore.done_first``; the others take
   the general path (``attempt`` and ``outcomes``).
 - ``loop_hooked``: hooks or a bound on the queue. First attempts with at most one
   ``around_task`` hook still go the short way; the rest through ``attempt``.
+
+In every loop a retry due now runs again at once in the same worker (``run_again``), after
+the ``try`` statement of the attempt before, never inside its ``except`` clause: one
+attempt's exception does not chain to the next one's. The slot is cleared before every
+outcome is settled (``outcomes.abandon_running`` relies on it).
 
 They are three loops rather than one with branches because each branch left out of
 the fast loop is time per task; the measured figures are in ``benchmarks/bench_engine.py``.
