@@ -45,7 +45,6 @@ TARGET_NS = 3000.0
 WORKERS = 10
 
 
-
 def per_request_row(group: str, samples: dict[str, list[float]], name: str, baseline: str, **fields: Any) -> Result:
     return row(group, samples, name, baseline, **{"unit": "ns/request", **fields})
 

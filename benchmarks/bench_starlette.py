@@ -38,7 +38,6 @@ BACKGROUND_ASYNC = "BackgroundTasks (async def: inline)"
 TARGET_NS = 3000.0
 
 
-
 def per_request_row(group: str, samples: dict[str, list[float]], name: str, baseline: str, **fields: Any) -> Result:
     return row(group, samples, name, baseline, **{"unit": "ns/request", **fields})
 

@@ -4,7 +4,7 @@ from .context import current_engine, default, use_engine
 from .decorators import BackgroundCall, BackgroundFunction, background
 from .engine import TasQ
 from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, TasQClosed, TasQError
-from .hooks import Hooks
+from .hooks import Hooks, RunningTask, current_task
 from .periodic import periodic  # the decorator; the package stays importable as `from tasq.periodic import ...`
 from .retry import Backoff, backoff
 from .task import Stats, Task, TaskOptions, TaskResult, TaskStatus
@@ -19,6 +19,7 @@ __all__ = [
     "MaxRetryExceeded",
     "QueueFull",
     "RetryTask",
+    "RunningTask",
     "Stats",
     "TasQ",
     "TasQClosed",
@@ -32,6 +33,7 @@ __all__ = [
     "background",
     "backoff",
     "current_engine",
+    "current_task",
     "default",
     "periodic",
     "use_engine",

@@ -7,7 +7,9 @@ task's failure, cancellation or retry reads the same in the log whichever engine
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .exceptions import RetryTask
@@ -20,8 +22,11 @@ __all__ = [
     "RETRIED",
     "HookLists",
     "Hooks",
+    "RunningTask",
     "call_guarded",
     "callback_raised",
+    "checked_headers",
+    "current_task",
     "describe",
     "hook_raised",
     "log_cancelled",
@@ -39,6 +44,28 @@ DONE, FAILED, RETRIED, CANCELLED = range(4)
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class RunningTask:
+    """The attempt that runs in this thread (or ``async def`` task), as ``current_task()`` gives it."""
+
+    id: int
+    name: str
+    attempt: int
+    headers: Mapping[str, str]
+
+
+# What an engine sets while an attempt runs: a function that makes the record and its
+# argument, so that an attempt nobody asks about costs one tuple and no record.
+_running: ContextVar[tuple[Callable[[Any], RunningTask], Any] | None] = ContextVar("tasq_running", default=None)
+
+
+def current_task() -> RunningTask | None:
+    """The attempt running here: in ``before_task``, ``around_task``, ``after_retry``,
+    ``after_done``, ``after_failed`` and the task itself, on an engine with hooks; else None."""
+    running = _running.get()
+    return None if running is None else running[0](running[1])
+
+
 class Hooks:
     """Lifecycle hooks that an integration adds to an engine with ``engine.add_hooks()``.
 
@@ -46,6 +73,10 @@ class Hooks:
     so an unused hook costs nothing. An exception raised by a hook is logged and never
     ends a worker; one raised by ``around_task`` or ``around_coroutine`` fails that attempt.
     """
+
+    def before_enqueue(self, task_id: int, name: str, headers: dict[str, str]) -> None:
+        """Called in the enqueuing thread before the task is handed over; the str entries
+        added to ``headers`` travel with the task (``current_task().headers`` where it runs)."""
 
     def after_enqueue(self, task_id: int) -> None:
         """Called in the enqueuing thread once the engine has accepted a task."""
@@ -93,6 +124,7 @@ class HookLists:
         for name in HOOK_NAMES:
             setattr(self, name, tuple(getattr(h, name) for h in hooks if overridden(h, name)))
 
+    before_enqueue: tuple[Callable[[int, str, dict[str, str]], object], ...]
     after_enqueue: tuple[Callable[[int], object], ...]
     before_task: tuple[Callable[[int, int], object], ...]
     around_task: tuple[Callable[[int, Callable[[], object]], object], ...]
@@ -117,6 +149,21 @@ def call_guarded(hook: Callable[..., object], *args: Any) -> None:
         hook(*args)
     except BaseException as error:  # noqa: BLE001 - a hook never ends a worker
         hook_raised(hook, args[0] if args else None, error)
+
+
+def checked_headers(task_id: int, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` as hooks left them, less (and logged) any entry that is not str to str."""
+    bad = [key for key, value in headers.items() if type(key) is not str or type(value) is not str]
+    for key in bad:
+        logger.error(
+            "task %d: header %r dropped: headers map str to str, not %s",
+            task_id,
+            key,
+            type(headers[key]).__name__,
+            extra={"task_id": task_id},
+        )
+        del headers[key]
+    return headers
 
 
 def hook_raised(hook: Callable[..., object], task_id: int | None, error: BaseException) -> None:

@@ -14,7 +14,18 @@ from typing import Any, Literal
 from .checks import check_bool, check_callback, check_int, check_retry_delay, check_seconds
 from .task import RetryDelay
 
-__all__ = ["OPTION_NAMES", "SETTINGS", "EngineOptions", "check_option", "defaults", "from_settings", "vars_of"]
+__all__ = [
+    "INSTRUMENT_NAMES",
+    "OPTION_NAMES",
+    "SETTINGS",
+    "EngineOptions",
+    "Instruments",
+    "check_option",
+    "defaults",
+    "from_settings",
+    "instruments_from_settings",
+    "vars_of",
+]
 
 OnDone = Callable[[int], object]
 OnFailed = Callable[[int, BaseException], object]
@@ -137,3 +148,41 @@ def from_settings(values: Mapping[str, object], key: Callable[[str], str]) -> En
     for name, refusal in engine.refused_options(options):
         raise type(refusal)(f"{key(name)}: {refusal}") from None
     return options
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instruments:
+    """What an integration adds to its engine, set beside the engine's options: Flask's
+    ``TASQ_METRICS``/``TASQ_TRACING``, Django's ``TASQ["METRICS"]``/``["TRACING"]``,
+    Starlette's ``metrics=``/``tracing=``. The engine itself never reads them."""
+
+    metrics: bool | str = False  # Prometheus (tasq.contrib.prometheus); a path: where Flask serves it
+    tracing: bool = False  # OpenTelemetry spans (tasq.contrib.opentelemetry)
+
+
+def _check_metrics(value: object) -> object:
+    if isinstance(value, bool) or (isinstance(value, str) and value.startswith("/")):
+        return value
+    raise ValueError(f"metrics must be True, False or a path like '/metrics', not {value!r}")
+
+
+_INSTRUMENT_CHECKS: dict[str, Callable[[object], object]] = {
+    "metrics": _check_metrics,
+    "tracing": lambda value: check_bool("tracing", value),
+}
+INSTRUMENT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Instruments))
+assert set(_INSTRUMENT_CHECKS) == set(INSTRUMENT_NAMES), "each instrument has its check"
+
+
+def instruments_from_settings(values: Mapping[str, object], key: Callable[[str], str]) -> Instruments:
+    """The instruments an app's settings turn on, each checked; a bad value's error is
+    prefixed with ``key(name)``, as ``from_settings`` does."""
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in _INSTRUMENT_CHECKS:
+            raise TypeError(f"unknown instrument {name!r}; known: {list(INSTRUMENT_NAMES)}")
+        try:
+            checked[name] = _INSTRUMENT_CHECKS[name](value)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{key(name)}: {error}") from None
+    return Instruments(**checked)

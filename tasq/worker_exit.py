@@ -27,7 +27,7 @@ from typing import Any
 
 from .engine import TasQ
 
-__all__ = ["drain_at_worker_exit", "shutdown_budget"]
+__all__ = ["drain_at_worker_exit", "gunicorn_worker", "shutdown_budget"]
 
 _engines: weakref.WeakSet[TasQ] = weakref.WeakSet()
 _POLL = 0.05  # seconds between checks for a second signal while draining
@@ -44,7 +44,8 @@ def shutdown_budget(graceful_timeout: float, timeout: float) -> float:
     return max(0.0, limit - max(1.0, 0.1 * limit))
 
 
-def _gunicorn_worker() -> Any:
+def gunicorn_worker() -> Any:
+    """The gunicorn worker this process is, or None."""
     # A gunicorn worker's SIGTERM handler is a bound method of the worker: the one place
     # that names it, readable from any thread and without any gunicorn configuration.
     base = sys.modules.get("gunicorn.workers.base")
@@ -53,7 +54,7 @@ def _gunicorn_worker() -> Any:
 
 
 def _drain() -> None:
-    worker = _gunicorn_worker()
+    worker = gunicorn_worker()
     # Only in-process pools: a scale-out engine's tasks already belong to its broker.
     engines = [
         engine for engine in list(_engines) if engine.runs_tasks_in_process and engine.started and not engine.closed

@@ -34,6 +34,22 @@ def configuration_rows() -> dict[str, list[str]]:
     return rows
 
 
+def instrument_rows() -> dict[str, list[str]]:
+    """docs/configuration.md's table of instruments: name -> its cells (Flask key, Django key, ...)."""
+    rows: dict[str, list[str]] = {}
+    for line in (DOCS / "configuration.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 5:
+            rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_the_instruments_table_has_one_row_per_instrument() -> None:
+    from tasq.options import INSTRUMENT_NAMES
+
+    assert sorted(instrument_rows()) == sorted(INSTRUMENT_NAMES)
+
+
 def test_the_configuration_table_has_one_row_per_engine_option() -> None:
     assert sorted(configuration_rows()) == sorted(engine_options())
 
@@ -46,7 +62,8 @@ def test_the_flask_column_is_what_init_app_puts_in_the_config() -> None:
     FlaskTasQ(app)
     try:
         in_config = sorted(key for key in app.config if key.startswith("TASQ_"))
-        documented = sorted(cells[0].strip("`") for cells in configuration_rows().values() if cells[0].startswith("`"))
+        rows = [*configuration_rows().values(), *instrument_rows().values()]
+        documented = sorted(cells[0].strip("`") for cells in rows if cells[0].startswith("`"))
         assert documented == in_config
     finally:
         app.extensions["tasq"].close()

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .. import lifecycle
 from ..checks import check_schedule, check_seconds, remaining
 from ..exceptions import TaskCancelled, TasQClosed
+from ..hooks import checked_headers
 from ..payload import check_json, resolve_call, resolve_submit, task_name
 from ..task import RetryDelay, TaskOptions
 from .execution import Executor, call_hook
@@ -287,7 +288,8 @@ class BrokerEngine(BrokerLooking):
         elif self.local_worker and self._is_started and not self._workers_running:
             self.start()  # it was started while eager
         ledger = self._connected()
-        message = self._message(ledger.accept(self.name, self._producer), name, list(args), kwargs, options)
+        task_id = ledger.accept(self.name, self._producer)
+        message = self._message(task_id, name, list(args), kwargs, options, self._headers(task_id, name))
         if self.local_worker and seconds > 0:
             self.executor.not_before[message.id] = time.monotonic() + seconds
         try:
@@ -303,8 +305,21 @@ class BrokerEngine(BrokerLooking):
             self._cancel_left()  # it raced close(): no worker here will run it
         return message.id
 
+    def _headers(self, task_id: int, name: str) -> dict[str, str]:
+        """What the before_enqueue hooks add to the message: nothing without such hooks."""
+        headers: dict[str, str] = {}
+        for hook in self.executor.hooks.before_enqueue:
+            call_hook(hook, task_id, name, headers)
+        return checked_headers(task_id, headers) if headers else headers
+
     def _message(
-        self, task_id: int, name: str, args: list[Any], kwargs: dict[str, Any], options: TaskOptions
+        self,
+        task_id: int,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+        headers: dict[str, str] | None = None,
     ) -> TaskMessage:
         retry_delay = self.retry_delay if options.retry_delay is None else options.retry_delay
         return TaskMessage(
@@ -317,6 +332,7 @@ class BrokerEngine(BrokerLooking):
             retry_delay=None if callable(retry_delay) else float(retry_delay),
             results=self.results,
             producer=self._producer,
+            headers={} if headers is None else headers,
         )
 
     def _forget(self, ledger: Ledger, message: TaskMessage) -> None:
@@ -337,7 +353,8 @@ class BrokerEngine(BrokerLooking):
         # Through JSON, as a worker would receive them: a test sees what production will.
         sent_args, sent_kwargs = json.loads(json.dumps([list(args), kwargs]))
         ledger = self._local
-        message = self._message(ledger.accept(self.name, self._producer), name, sent_args, sent_kwargs, options)
+        task_id = ledger.accept(self.name, self._producer)
+        message = self._message(task_id, name, sent_args, sent_kwargs, options, self._headers(task_id, name))
         with self._guard:
             self._accepted_count += 1
         for hook in self.executor.hooks.after_enqueue:

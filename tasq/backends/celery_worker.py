@@ -235,6 +235,7 @@ def run_worker(options: WorkerOptions) -> int:
         quiet=True,
     )
     _bound_warm_shutdown(options.shutdown_timeout, app.served)
+    app.start_served()
     logger.info(
         "tasq worker on %s, queues %s: %d @background function(s): %s",
         redact(app.broker_url),

@@ -304,6 +304,7 @@ def boot_worker() -> None:
     for name, function in sorted(app.functions.items()):
         middleware.declare(broker, name, function.fn, function.options, queues[0])
     dramatiq.set_broker(broker)
+    app.start_served()
     logger.info(
         "tasq worker on %s, queues %s: %d @background function(s): %s",
         redact(app.broker_url),

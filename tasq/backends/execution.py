@@ -15,7 +15,9 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import Token
 from dataclasses import replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..context import use_engine
@@ -27,6 +29,8 @@ from ..hooks import (
     RETRIED,
     HookLists,
     Hooks,
+    RunningTask,
+    _running,
     call_guarded,
     callback_raised,
     log_cancelled,
@@ -52,7 +56,7 @@ call_hook = call_guarded
 class Attempt:
     """One attempt of one task, from ``begin`` to ``settle``."""
 
-    __slots__ = ("failure", "ledger", "message", "options", "value")
+    __slots__ = ("failure", "ledger", "message", "options", "token", "value")
 
     def __init__(self, ledger: Ledger, message: TaskMessage, options: TaskOptions | None) -> None:
         self.ledger = ledger
@@ -60,6 +64,7 @@ class Attempt:
         self.options = options
         self.value: object = None
         self.failure: BaseException | None = None  # the error it was reported failed with
+        self.token: Token[Any] | None = None  # current_task() from begin to settle, with hooks
 
 
 class Executor:
@@ -111,6 +116,8 @@ class Executor:
         with self._lock:
             self.not_before.pop(message.id, None)
             self.running[message.id] = attempt
+        if self.hook_objects:
+            attempt.token = _running.set((_running_task, message))
         for hook in self.hooks.before_task:
             call_hook(hook, message.id, message.attempt)
         return attempt
@@ -132,6 +139,18 @@ class Executor:
 
     def settle(self, attempt: Attempt, error: BaseException | None) -> float | None:
         """Report the outcome, or the seconds until the next attempt when it retries."""
+        if attempt.token is None:
+            return self._settle(attempt, error)
+        try:
+            return self._settle(attempt, error)
+        finally:
+            try:
+                _running.reset(attempt.token)
+            except (ValueError, RuntimeError):  # settled in another context than it began in
+                _running.set(None)
+            attempt.token = None
+
+    def _settle(self, attempt: Attempt, error: BaseException | None) -> float | None:
         message = attempt.message
         with self._lock:
             self.running.pop(message.id, None)
@@ -252,6 +271,10 @@ class Executor:
     def thread_stopped(self) -> None:
         for hook in self.hooks.worker_stopped:
             call_hook(hook)
+
+
+def _running_task(message: TaskMessage) -> RunningTask:
+    return RunningTask(message.id, message.name, message.attempt, MappingProxyType(message.headers))
 
 
 def _recorded(

@@ -5,7 +5,7 @@ The name and argument rules a message obeys are core's (``tasq.payload``), re-ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # The rules a task obeys to leave the process are core's (a store shares them).
@@ -30,9 +30,10 @@ class TaskMessage:
     retry_delay: float | None  # None: a callable, which the worker looks up again
     results: int  # how many finished results the status store keeps (the engine's ``results``)
     producer: str  # which engine instance accepted it, for its ``join()``
+    headers: dict[str, str] = field(default_factory=dict)  # what before_enqueue hooks added
 
     def header(self) -> dict[str, Any]:
-        return {
+        header: dict[str, Any] = {
             "id": self.id,
             "engine": self.engine,
             "attempt": self.attempt,
@@ -41,6 +42,9 @@ class TaskMessage:
             "results": self.results,
             "producer": self.producer,
         }
+        if self.headers:
+            header["headers"] = self.headers
+        return header
 
     @classmethod
     def read(cls, name: str, args: Any, kwargs: Any, header: Any) -> TaskMessage | None:
@@ -55,6 +59,9 @@ class TaskMessage:
     @classmethod
     def _from_header(cls, name: str, args: Any, kwargs: Any, header: dict[str, Any]) -> TaskMessage:
         retry_delay = header.get("retry_delay")
+        headers = header.get("headers") or {}
+        if not isinstance(headers, dict) or not all(type(k) is str and type(v) is str for k, v in headers.items()):
+            raise TypeError("headers must map str to str")
         return cls(
             id=header["id"],
             name=name,
@@ -66,4 +73,5 @@ class TaskMessage:
             retry_delay=None if retry_delay is None else float(retry_delay),
             results=int(header.get("results", 0)),
             producer=str(header.get("producer", "")),
+            headers=dict(headers),
         )

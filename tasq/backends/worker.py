@@ -55,6 +55,13 @@ class WorkerApp:
     def served(self) -> list[BrokerEngine]:
         return [self.resolve(name) for name in self.names]
 
+    def start_served(self) -> None:
+        """Start the engines this worker serves: what runs beside one (its periodic tasks)
+        starts with it, in each worker process."""
+        for engine in self.served():
+            if not engine.closed:
+                engine.start()
+
 
 def load_app(
     engine_class: type[BrokerEngine], modules: Sequence[str], broker_url: str | None, names: Sequence[str] = ()

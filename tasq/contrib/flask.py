@@ -18,7 +18,16 @@ from flask.globals import _cv_app
 import tasq
 from tasq.context import register_resolver
 from tasq.exceptions import RetryTask
-from tasq.options import SETTINGS, defaults, from_settings, vars_of
+from tasq.options import (
+    INSTRUMENT_NAMES,
+    SETTINGS,
+    Instruments,
+    defaults,
+    from_settings,
+    instruments_from_settings,
+    vars_of,
+)
+from tasq.serving import start_when_serving
 from tasq.worker_exit import drain_at_worker_exit
 
 from .flask_dashboard import DASHBOARD_KEYS, init_dashboard
@@ -41,6 +50,8 @@ task_failed = _signals.signal("tasq.task-failed")
 # app.config key -> default: TASQ_<OPTION> for each engine option an app sets (TASQ_NAME's
 # default is the app's name).
 DEFAULTS: dict[str, object] = {f"TASQ_{name.upper()}": defaults()[name] for name in SETTINGS if name != "name"}
+# TASQ_METRICS (True, or the path that serves them) and TASQ_TRACING: see tasq.options.Instruments.
+INSTRUMENTS: dict[str, object] = {f"TASQ_{name.upper()}": False for name in INSTRUMENT_NAMES}
 
 
 class FlaskTasQ:
@@ -56,20 +67,30 @@ class FlaskTasQ:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> tasq.TasQ:
-        """Build ``app``'s engine from its config; no thread starts before its first task."""
+        """Build ``app``'s engine from its config. It starts in each gunicorn worker as the app
+        loads (after the fork under ``--preload``; never in the master), else with its first
+        task or ``app.extensions["tasq"].start()``."""
         if "tasq" in app.extensions:
             raise RuntimeError(
                 f"TasQ is already registered on app {app.name!r}: call init_app(app) once per app"
                 " (TasQ(app) already calls it)"
             )
-        for key, default in DEFAULTS.items():
+        for key, default in {**DEFAULTS, **INSTRUMENTS}.items():
             app.config.setdefault(key, default)
         app.config.setdefault("TASQ_NAME", app.name)
         engine = _make_engine(app)
+        instruments = instruments_from_settings(
+            {name: app.config[f"TASQ_{name.upper()}"] for name in INSTRUMENT_NAMES},
+            key=lambda name: f"app {app.name!r}, TASQ_{name.upper()}",
+        )
         engine.add_hooks(_FlaskHooks(app))
         init_dashboard(app, engine)
+        _instrument(app, engine, instruments)
         app.extensions["tasq"] = engine
         drain_at_worker_exit(engine)
+        # In each gunicorn worker (after the fork under --preload), so that periodic tasks
+        # run in an idle app; under another server the app calls engine.start() itself.
+        start_when_serving(engine.start)
         return engine
 
     @property
@@ -105,7 +126,7 @@ TasQ = FlaskTasQ
 
 def _make_engine(app: Flask) -> tasq.TasQ:
     config = app.config
-    known = [f"TASQ_{name.upper()}" for name in SETTINGS]
+    known = [f"TASQ_{name.upper()}" for name in SETTINGS] + list(INSTRUMENTS)
     accepted = {*known, *DASHBOARD_KEYS}
     unknown = sorted(key for key in config if key.startswith("TASQ_") and key not in accepted)
     if unknown:
@@ -113,6 +134,28 @@ def _make_engine(app: Flask) -> tasq.TasQ:
     values = {name: config[f"TASQ_{name.upper()}"] for name in SETTINGS}
     options = from_settings(values, key=lambda name: f"app {app.name!r}, TASQ_{name.upper()}")
     return tasq.TasQ(**{**vars_of(options), "autostart": True})
+
+
+def _instrument(app: Flask, engine: tasq.TasQ, instruments: Instruments) -> None:
+    """TASQ_METRICS and TASQ_TRACING, each from its extra (``tasq-worker[prometheus]``, ...).
+
+    The instruments are the layer below the integrations (see the import contracts)."""
+    if instruments.metrics:
+        from flask import Response
+
+        from tasq.contrib import prometheus
+
+        prometheus.instrument(engine)
+
+        def serve_metrics() -> Response:
+            return Response(prometheus.scrape(), content_type=prometheus.CONTENT_TYPE)
+
+        path = "/metrics" if instruments.metrics is True else instruments.metrics
+        app.add_url_rule(path, "tasq_metrics", serve_metrics)
+    if instruments.tracing:
+        from tasq.contrib import opentelemetry
+
+        opentelemetry.instrument(engine)
 
 
 class _FlaskHooks(tasq.Hooks):

@@ -18,7 +18,7 @@ from ..context import register_resolver, reset_current_engine, set_current_engin
 from ..engine import TasQ
 from ..exceptions import TasQClosed, TasQError
 from ..hooks import Hooks
-from ..options import OPTION_NAMES, defaults
+from ..options import OPTION_NAMES, defaults, instruments_from_settings
 from .starlette_dashboard import dashboard
 
 __all__ = ["TasQMiddleware", "dashboard", "get_engine", "tasq_lifespan"]
@@ -30,8 +30,10 @@ class TasQMiddleware:
     """Owns one engine per app: starts it with the app, drains it at shutdown, serves it to requests.
 
     ``TasQMiddleware(app, workers=4, ...)`` builds the engine from TasQ's own options;
-    ``TasQMiddleware(app, tasq=engine)`` adopts one. ``hooks`` are added to the engine
-    (metrics, tracing); ``log_events`` logs enqueued/started/done at DEBUG (default: when
+    ``TasQMiddleware(app, tasq=engine)`` adopts one. ``hooks`` are added to the engine;
+    ``metrics=True`` and ``tracing=True`` instrument it (``tasq.contrib.prometheus``, served
+    by ``app.mount("/metrics", prometheus.asgi_app())``, and ``tasq.contrib.opentelemetry``;
+    see ``tasq.options.Instruments``); ``log_events`` logs enqueued/started/done at DEBUG (default: when
     the "tasq" logger is enabled for DEBUG as the engine starts).
     """
 
@@ -45,6 +47,8 @@ class TasQMiddleware:
         tasq: TasQ | None = None,
         hooks: Sequence[Hooks] = (),
         log_events: bool | None = None,
+        metrics: bool = False,
+        tracing: bool = False,
         **options: Any,
     ) -> None:
         unknown = sorted(set(options) - set(OPTION_NAMES))
@@ -59,6 +63,11 @@ class TasQMiddleware:
             raise TypeError("hooks must be a sequence of tasq.Hooks instances")
         if log_events is not None and not isinstance(log_events, bool):
             raise TypeError(f"log_events must be True, False or None, not {log_events!r}")
+        if not isinstance(metrics, bool):  # a path is Flask's: here the app mounts asgi_app()
+            raise TypeError(f"metrics must be True or False, not {metrics!r}")
+        self._instruments = instruments_from_settings(
+            {"metrics": metrics, "tracing": tracing}, key=lambda name: "TasQMiddleware()"
+        )
         self.app = app
         self._options: dict[str, Any] = {"autostart": True, "name": "app", **given}
         self._hooks = tuple(hooks)
@@ -102,6 +111,14 @@ class TasQMiddleware:
             raise RuntimeError("hooks can only be added to an engine that has not started")
         for hook in self._hooks:
             engine.add_hooks(hook)
+        if self._instruments.metrics:  # the instruments are the layer below the integrations
+            from . import prometheus
+
+            prometheus.instrument(engine)
+        if self._instruments.tracing:
+            from . import opentelemetry
+
+            opentelemetry.instrument(engine)
         _remember(engine)
 
     def _prepare(self, lazily: bool = False) -> TasQ:

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 
 from ..checks import check_schedule, check_seconds
 from ..exceptions import TasQClosed
-from ..hooks import call_guarded, describe
+from ..hooks import call_guarded, checked_headers, describe, hook_raised
 from ..task import TaskOptions
 from .backpressure import release_space, take_space_or_raise, wait_for_space
 from .eager import run_eagerly
-from .entry import Call, Entry, TaskState
+from .entry import Call, Entry, TaskState, task_name
 from .outcomes import cancel, cancel_queued
 from .priority import make_ready
 
@@ -42,6 +42,7 @@ __all__ = [
     "accept",
     "accept_async",
     "after_enqueue",
+    "before_enqueue",
     "put_straight",
     "reject_generator",
     "resolve",
@@ -62,9 +63,10 @@ def put_straight(engine: ThreadEngine, call: Call) -> int:
     task_id = next(engine._ids)
     if engine._results is not None:
         engine._results.enqueued(task_id)
+    state = before_enqueue(engine, task_id, call, None) if engine._hooked.before_enqueue else None
     if engine._hooked.after_enqueue:
         after_enqueue(engine, task_id)
-    engine._ready.put((task_id, call, None))
+    engine._ready.put((task_id, call, state))
     if engine._closed:
         after_late_put(engine)
     return task_id
@@ -121,6 +123,8 @@ def start_and_accept(
             raise
     task_id = next(engine._ids)
     state = None if options is None and not priority and not holds_slot else TaskState(options, priority, holds_slot)
+    if engine._hooked.before_enqueue:
+        state = before_enqueue(engine, task_id, call, state)
     entry: Entry = (task_id, call, state)
     if engine._results is not None:
         engine._results.enqueued(task_id)
@@ -134,6 +138,22 @@ def start_and_accept(
     if engine._closed:
         after_late_put(engine)
     return task_id
+
+
+def before_enqueue(engine: ThreadEngine, task_id: int, call: Call, state: TaskState | None) -> TaskState | None:
+    """The before_enqueue hooks, given the task's name; the headers they add go in its state."""
+    headers: dict[str, str] = {}
+    name = task_name(call)
+    for hook in engine._hooked.before_enqueue:
+        try:
+            hook(task_id, name, headers)
+        except BaseException as error:  # noqa: BLE001 - a hook never fails an enqueue
+            hook_raised(hook, task_id, error)
+    if headers:
+        if state is None:
+            state = TaskState(None, 0)
+        state.headers = checked_headers(task_id, headers)
+    return state
 
 
 def after_enqueue(engine: ThreadEngine, task_id: int) -> None:

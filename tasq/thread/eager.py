@@ -12,9 +12,9 @@ from collections.abc import Awaitable
 from types import CoroutineType
 from typing import TYPE_CHECKING
 
-from ..hooks import call_guarded
+from ..hooks import _running, call_guarded
 from ..task import TaskOptions
-from .entry import Call, Entry, TaskState
+from .entry import Call, Entry, TaskState, running_task
 from .outcomes import report_done, settle_error, spawn
 
 if TYPE_CHECKING:
@@ -36,6 +36,10 @@ def run_eagerly(engine: ThreadEngine, call: Call, options: TaskOptions | None, p
     entry: Entry = (task_id, call, TaskState(options, priority))
     if engine._results is not None:
         engine._results.enqueued(task_id)
+    if engine._hooked.before_enqueue:
+        from .accept import before_enqueue  # accept imports this module
+
+        before_enqueue(engine, task_id, call, entry[2])
     for hook in engine._hooked.after_enqueue:
         call_guarded(hook, task_id)
     _failure.error = None
@@ -48,6 +52,17 @@ def run_eagerly(engine: ThreadEngine, call: Call, options: TaskOptions | None, p
 
 def run_attempts(engine: ThreadEngine, entry: Entry, counts: list[int] | None = None) -> None:
     """Run an attempt in this thread and settle it (eager mode, retries at close)."""
+    if not engine._hooks:
+        _run_attempt(engine, entry, counts)
+        return
+    token = _running.set((running_task, entry))  # current_task() in its hooks and the task
+    try:
+        _run_attempt(engine, entry, counts)
+    finally:
+        _running.reset(token)
+
+
+def _run_attempt(engine: ThreadEngine, entry: Entry, counts: list[int] | None) -> None:
     from .workers import attempt  # the attempt as a worker makes it: hooks, result store
 
     task_id = entry[0]

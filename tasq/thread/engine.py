@@ -158,7 +158,9 @@ class ThreadEngine(accounting.Accounting, TasQ):
             and not self.queue_size
             and (self._state == _STARTED or not self.autostart)
         )
-        self._put_only = straight_in and self._results is None and not self._hooked.after_enqueue
+        self._put_only = (
+            straight_in and self._results is None and not self._hooked.after_enqueue and not self._hooked.before_enqueue
+        )
         self._straight_in = straight_in
 
     def _eager_changed(self) -> None:
@@ -361,7 +363,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
     def _enqueue_call(
         self, fn: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
     ) -> int:
-        if options.plain and self._straight_in:
+        if options.plain and self._straight_in and (options.name is None or not self._hooked.before_enqueue):
             # One C-made partial instead of a BackgroundCall and its bound do(): fewer objects
             # for the garbage collector to chase per pending task.
             return put_straight(self, functools.partial(fn, *args, **kwargs))

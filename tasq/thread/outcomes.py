@@ -33,6 +33,7 @@ from ..hooks import (
     DONE,
     FAILED,
     RETRIED,
+    _running,
     call_guarded,
     callback_raised,
     describe,
@@ -44,7 +45,7 @@ from ..hooks import (
 from ..retry import next_attempt
 from ..task import TaskStatus
 from .backpressure import release_space
-from .entry import TOKEN, Entry, TaskState, nothing
+from .entry import TOKEN, Entry, TaskState, nothing, running_task
 from .priority import make_ready, pop_token
 
 if TYPE_CHECKING:
@@ -90,10 +91,15 @@ def spawn(engine: ThreadEngine, entry: Entry, coro: Awaitable[object]) -> None:
 def _async_outcome(engine: ThreadEngine, entry: Entry, value: object, error: BaseException | None) -> None:
     if engine._detached.pop(entry[0], None) is None:
         return  # abandoned at exit and already reported
-    if error is None:
-        report_done(engine, entry, value, None)
-    else:
-        settle_error(engine, entry, error, None)
+    token = _running.set((running_task, entry)) if engine._hooks else None  # current_task() in its hooks
+    try:
+        if error is None:
+            report_done(engine, entry, value, None)
+        else:
+            settle_error(engine, entry, error, None)
+    finally:
+        if token is not None:
+            _running.reset(token)
 
 
 def settle_error(
@@ -118,10 +124,6 @@ def settle_error(
         return None
     if engine._abandoning and not claim(engine, task_id):
         return None
-    if state is None:
-        state = TaskState(None, 0)
-    state.attempt = attempt + 1
-    entry = (task_id, call, state)
     if counts is not None:
         counts[RETRIED] += 1  # inline: this runs once per retry
     else:
@@ -129,6 +131,10 @@ def settle_error(
     log_retry(task_id, attempt, max_retry, delay, error)
     for hook in engine._hooked.after_retry:
         call_guarded(hook, task_id, error)
+    if state is None:
+        state = TaskState(None, 0)
+    state.attempt = attempt + 1  # after the hooks: current_task() there is the attempt that ended
+    entry = (task_id, call, state)
     if engine._eager:
         from .eager import run_attempts  # eager mode runs each retry at once, in this thread
 

@@ -11,7 +11,8 @@ Which loop a worker runs is decided once, as it starts, from the engine's config
   first attempt is timed here and recorded with ``ResultStore.done_first``; the others take
   the general path (``attempt`` and ``outcomes``).
 - ``loop_hooked``: hooks or a bound on the queue. First attempts with at most one
-  ``around_task`` hook still go the short way; the rest through ``attempt``.
+  ``around_task`` hook still go the short way; the rest through ``attempt``. With hooks,
+  each entry runs with ``current_task()`` set (a tuple; the record is made when asked).
 
 In every loop a retry due now runs again at once in the same worker (``run_again``), after
 the ``try`` statement of the attempt before, never inside its ``except`` clause: one
@@ -33,10 +34,10 @@ from typing import TYPE_CHECKING
 
 from ..context import set_thread_engine
 from ..exceptions import RetryTask
-from ..hooks import DONE, RETRIED, call_guarded, callback_raised, hook_raised, log_retry, logger
+from ..hooks import DONE, RETRIED, _running, call_guarded, callback_raised, hook_raised, log_retry, logger
 from ..retry import next_attempt
 from .backpressure import release_space
-from .entry import TOKEN, Entry, TaskState
+from .entry import TOKEN, Entry, TaskState, running_task
 from .outcomes import cancel_queued, report_done, report_failed, settle, settle_error, spawn
 from .priority import prioritized
 from .results import ResultStore
@@ -183,6 +184,9 @@ def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
     short = len(around) < 2
     store = engine._results
     now = time.time
+    # current_task() for the hooks and the task: set per entry only when there are hooks.
+    running = running_task if engine._hooks else None
+    set_running, reset_running = _running.set, _running.reset
     while True:
         entry = get()
         if heap:
@@ -193,6 +197,7 @@ def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
             return
         task_id, call, state = entry
         slots[index] = task_id
+        token = None if running is None else set_running((running, entry))
         try:
             if state is None and short:
                 if store is not None:
@@ -208,8 +213,6 @@ def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
         except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
             slots[index] = 0
             again = settle_error(engine, entry, error, counts, here=True)
-            if again is None:
-                continue
         else:
             slots[index] = 0
             if value is not None and type(value) is _CoroutineType:
@@ -217,7 +220,11 @@ def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
             else:
                 report_done(engine, entry, value, counts)
             continue
-        run_again(engine, index, again, counts)  # out of the except clause: see loop_fast
+        finally:
+            if token is not None:
+                reset_running(token)
+        if again is not None:
+            run_again(engine, index, again, counts)  # out of the except clause: see loop_fast
 
 
 def run_again(engine: ThreadEngine, index: int, entry: Entry, counts: list[int]) -> None:
@@ -226,18 +233,23 @@ def run_again(engine: ThreadEngine, index: int, entry: Entry, counts: list[int])
     the except clause of the one before, so one attempt's exception does not chain to the
     next one's; the slot is clear whenever an outcome is settled (``abandon_running``)."""
     slots = engine._slots
+    running = running_task if engine._hooks else None  # current_task(), as loop_hooked sets it
     while True:
         slots[index] = entry[0]
+        token = None if running is None else _running.set((running, entry))
         try:
             value = attempt(engine, entry)
         except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
             slots[index] = 0
             again = settle_error(engine, entry, error, counts, here=True)
-            if again is None:
-                return
         else:
             slots[index] = 0
             settle(engine, entry, value, counts)
+            return
+        finally:
+            if token is not None:
+                _running.reset(token)
+        if again is None:
             return
         entry = again
 

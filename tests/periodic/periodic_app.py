@@ -1,8 +1,8 @@
 """A small Flask app with an ``every=1`` periodic task, for the gunicorn test.
 
 Served by gunicorn in a subprocess; SLOT_LOG names the file every worker appends to (see
-slot_log.py). Flask has no startup hook for the engine yet, so the app starts its engine when
-the module is imported, which gunicorn (without --preload) does in each worker after fork.
+slot_log.py). gunicorn (without --preload) imports the module in each worker, and the
+extension starts the engine there as the app loads: no request, no engine.start().
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ def beat() -> None:
     slot_log.write_run(_log)
 
 
-engine.start()
 os.write(_log, f"ready {os.getpid()} {time.time():.3f}\n".encode())
 
 

@@ -7,6 +7,7 @@ Run it (from this directory) with one command:
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from typing import Any
@@ -33,6 +34,9 @@ def create_app(**config: Any) -> Flask:
         MAIL_BUSY_RATE=float(os.environ.get("MAIL_BUSY_RATE", "0.1")),
         MAIL_SECONDS=float(os.environ.get("MAIL_SECONDS", "0.005")),
         TASQ_WORKERS=10,
+        TASQ_METRICS=True,  # Prometheus metrics at /metrics (pip install 'tasq-worker[prometheus]')
+        # A span per task, children of the request's, when OpenTelemetry is installed.
+        TASQ_TRACING=importlib.util.find_spec("opentelemetry") is not None,
     )
     app.config.from_prefixed_env("WELCOME")  # e.g. WELCOME_TASQ_WORKERS=32
     app.config.update(config)
@@ -41,7 +45,7 @@ def create_app(**config: Any) -> Flask:
     )
 
     db.init_app(app)
-    tasq.init_app(app)  # builds this app's engine; its threads start with the first task
+    tasq.init_app(app)  # builds this app's engine; it starts in each gunicorn worker
     init_mail(app)
     app.extensions["welcome_stats"] = TaskStats(app)
     with app.app_context():

@@ -14,7 +14,7 @@ from typing import Any
 from tasq import TasQ, lifecycle
 from tasq.worker_exit import drain_at_worker_exit
 
-from .conf import engine_options
+from .conf import engine_options, instruments
 from .hooks import DjangoHooks
 
 __all__ = ["get_engine"]
@@ -43,9 +43,23 @@ def _make_engine() -> TasQ:
         if _engine is None or (_engine.closed and not _shut_down and not lifecycle.exiting()):
             engine = TasQ(**{**engine_options(), "autostart": True})  # engine_options() names a bad key
             engine.add_hooks(DjangoHooks(engine))
+            _instrument(engine)
             drain_at_worker_exit(engine)
             _engine = engine
         return _engine
+
+
+def _instrument(engine: TasQ) -> None:
+    """``TASQ["METRICS"]`` and ``["TRACING"]``: the instruments are the layer below the integrations."""
+    chosen = instruments()
+    if chosen.metrics:  # served by path("metrics", tasq.contrib.django.metrics.metrics)
+        from tasq.contrib import prometheus
+
+        prometheus.instrument(engine)
+    if chosen.tracing:
+        from tasq.contrib import opentelemetry
+
+        opentelemetry.instrument(engine)
 
 
 def on_setting_changed(*, setting: str, **kwargs: Any) -> None:

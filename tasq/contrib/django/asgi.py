@@ -1,4 +1,4 @@
-"""Django under an ASGI server (uvicorn, hypercorn, daphne): drain the engine at shutdown.
+"""Django under an ASGI server (uvicorn, hypercorn, daphne): start the engine at startup, drain it at shutdown.
 
 Django's ASGI handler refuses the lifespan protocol, and uvicorn ends a ``SIGTERM`` shutdown
 by raising the signal again, which ends the process before exit handlers run: the engine's
@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from . import shut_down
+from . import get_engine, shut_down
 
 __all__ = ["get_asgi_application", "with_lifespan"]
 
@@ -45,6 +45,11 @@ def with_lifespan(app: ASGIApp) -> ASGIApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    get_engine().start()  # periodic tasks run from startup on, requests or not
+                except Exception as error:
+                    await send({"type": "lifespan.startup.failed", "message": repr(error)})
+                    raise
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:

@@ -9,14 +9,24 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from tasq.options import SETTINGS, defaults, from_settings, vars_of
+from tasq.options import (
+    INSTRUMENT_NAMES,
+    SETTINGS,
+    Instruments,
+    defaults,
+    from_settings,
+    instruments_from_settings,
+    vars_of,
+)
 
-__all__ = ["DASHBOARD", "DEFAULTS", "dashboard_option", "engine_options", "validate"]
+__all__ = ["DASHBOARD", "DEFAULTS", "INSTRUMENTS", "dashboard_option", "engine_options", "instruments", "validate"]
 
 # settings.TASQ key -> default: "<OPTION>" for each engine option an app sets.
 DEFAULTS: dict[str, object] = {name.upper(): defaults()[name] for name in SETTINGS} | {"NAME": "django"}
 # settings.TASQ keys of the dashboard (tasq.contrib.django.urls), not given to the engine.
 DASHBOARD: dict[str, object] = {"DASHBOARD_SHOW_ARGS": True}
+# "METRICS" and "TRACING", True or False (see tasq.options.Instruments): what the integration adds.
+INSTRUMENTS: dict[str, object] = {name.upper(): False for name in INSTRUMENT_NAMES}
 _CALLBACKS = ("ON_DONE", "ON_FAILED")  # a callable, or its dotted path
 
 
@@ -26,9 +36,10 @@ def engine_options() -> dict[str, Any]:
     configured = getattr(settings, "TASQ", {})
     if not isinstance(configured, Mapping):
         raise ImproperlyConfigured(f"settings.TASQ must be a dict, not {type(configured).__name__}")
-    unknown = sorted(str(key) for key in configured if key not in DEFAULTS and key not in DASHBOARD)
+    extra = {**DASHBOARD, **INSTRUMENTS}
+    unknown = sorted(str(key) for key in configured if key not in DEFAULTS and key not in extra)
     if unknown:
-        raise ImproperlyConfigured(f"settings.TASQ: unknown key(s) {unknown}; known: {[*DEFAULTS, *DASHBOARD]}")
+        raise ImproperlyConfigured(f"settings.TASQ: unknown key(s) {unknown}; known: {[*DEFAULTS, *extra]}")
     values: dict[str, Any] = {}
     for key, default in DEFAULTS.items():
         value = configured.get(key, default)
@@ -45,6 +56,21 @@ def engine_options() -> dict[str, Any]:
     return vars_of(options)
 
 
+def instruments() -> Instruments:
+    """``settings.TASQ["METRICS"]`` and ``["TRACING"]``, each True or False; the view
+    ``tasq.contrib.django.metrics.metrics`` serves the metrics wherever the URLconf routes it."""
+    configured = getattr(settings, "TASQ", {})
+    values = {key.lower(): configured.get(key, default) for key, default in INSTRUMENTS.items()}
+    if isinstance(values["metrics"], str):
+        raise ImproperlyConfigured(
+            "settings.TASQ['METRICS']: True or False; route tasq.contrib.django.metrics.metrics in your URLconf"
+        )
+    try:
+        return instruments_from_settings(values, key=lambda name: f"settings.TASQ[{name.upper()!r}]")
+    except (TypeError, ValueError) as error:
+        raise ImproperlyConfigured(str(error)) from error
+
+
 def dashboard_option(key: str) -> Any:
     """A dashboard setting from ``settings.TASQ``, checked."""
     configured = getattr(settings, "TASQ", {})
@@ -56,4 +82,6 @@ def dashboard_option(key: str) -> Any:
 
 def validate() -> dict[str, Any]:
     """Check every value as the engine would, without making it: no thread, no broker connection."""
-    return engine_options()
+    options = engine_options()  # first: it names a TASQ that is not a dict
+    instruments()
+    return options

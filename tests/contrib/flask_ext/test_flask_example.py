@@ -46,6 +46,10 @@ def test_signups_get_their_welcome_mail_with_retries_and_bounces(app: Flask) -> 
     assert stats["open_mail_connections"] == 0  # each task's connection closed at its teardown
     assert stats["latency_ms"]["p99"] >= stats["latency_ms"]["p50"] > 0
 
+    metrics = client.get("/metrics")  # TASQ_METRICS=True
+    assert metrics.status_code == 200
+    assert "tasq_tasks_succeeded_total{engine=" in metrics.get_data(as_text=True)
+
     first = client.get(f"/users/{replies[0]['user_id']}").get_json()
     bounced = client.get(f"/users/{replies[19]['user_id']}").get_json()
     assert first["welcome_mail_delivered_at"] is not None, (first, stats)
