@@ -32,6 +32,7 @@ __all__ = [
     "log_cancelled",
     "log_failed",
     "log_retry",
+    "logger",
     "overridden",
 ]
 
@@ -174,6 +175,8 @@ def callback_raised(which: str, task_id: int, error: BaseException) -> None:
 
 
 def log_failed(task_id: int, what: str, error: BaseException) -> None:
+    """The failure record: ERROR, the traceback from the exception object itself (callers
+    that must work to find ``what`` check ``logger.isEnabledFor(logging.ERROR)`` first)."""
     logger.error(
         "task %d (%s) failed: %s: %s",
         task_id,
@@ -190,6 +193,8 @@ def log_cancelled(task_id: int, error: BaseException) -> None:
 
 
 def log_retry(task_id: int, attempt: int, max_retry: int, delay: float, error: RetryTask) -> None:
+    if not logger.isEnabledFor(logging.WARNING):
+        return  # no record to make
     logger.warning(
         "task %d asked for a retry (attempt %d of %d), next attempt in %.3fs: %s",
         task_id,

@@ -5,7 +5,13 @@ ready queue, the priority heap, the scheduler) and then checks for a put that ra
 ``close()``: the entry may sit behind the workers' stop signals, and once every worker is
 gone nobody else will look at the queue again (``after_late_put``). ``put_straight`` is
 that sequence for a task with nothing to plan; ``ThreadEngine.enqueue`` repeats it inline
-for the commonest case (a plain function, no options), where one call more is measurable.
+for the commonest cases (a plain function, or an object of a ``Task`` type already checked,
+no options), where one call more is measurable.
+
+``task_types`` holds the ``Task`` types checked once: those whose ``do`` is a plain function
+defined on the class and which carry no ``tasq_options``. ``enqueue`` takes an object of such
+a type the short way when its ``do`` is still that function (an instance's own ``do`` is
+checked in full). Bounded: types made at run time would otherwise be kept alive here.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+import types
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -40,10 +48,16 @@ __all__ = [
     "put_straight",
     "reject_generator",
     "resolve",
+    "task_types",
 ]
 
 GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 _NEW = 0  # ThreadEngine._state before start()
+_MethodType = types.MethodType
+_FunctionType = types.FunctionType
+
+task_types: dict[type, Callable[..., object]] = {}  # a checked Task type -> its do function
+TASK_TYPES_KEPT = 256
 
 
 def put_straight(engine: ThreadEngine, call: Call) -> int:
@@ -174,6 +188,8 @@ def resolve(task: object) -> tuple[Call, TaskOptions | None]:
     do = getattr(task, "do", None)
     if do is not None and callable(do):
         reject_generator(do)
+        if options is None:
+            remember_task_type(task, do)
         return do, options
     if inspect.iscoroutine(task):
         raise TypeError("enqueue takes the coroutine function, not a coroutine object: drop the ()")
@@ -183,6 +199,16 @@ def resolve(task: object) -> tuple[Call, TaskOptions | None]:
         )
     reject_generator(task)
     return task, options
+
+
+def remember_task_type(task: object, do: object) -> None:
+    """Note ``type(task)`` in ``task_types`` if its objects can be taken without a check."""
+    kind = type(task)
+    if type(do) is not _MethodType or hasattr(kind, "tasq_options") or len(task_types) >= TASK_TYPES_KEPT:
+        return
+    func = do.__func__
+    if type(func) is _FunctionType and getattr(kind, "do", None) is func:
+        task_types[kind] = func
 
 
 def reject_generator(fn: object) -> None:

@@ -37,6 +37,7 @@ from .accept import (
     put_straight,
     reject_generator,
     resolve,
+    task_types,
 )
 from .aio import LoopThread
 from .backpressure import wake_async_space_waiters
@@ -57,6 +58,7 @@ P = ParamSpec("P")
 
 _NEW, _STARTED, _CLOSED = range(3)
 _FunctionType = types.FunctionType
+_MethodType = types.MethodType
 _NONE_CHECKED: Any = object()  # no function has taken the put-only path yet
 _NO_BROKER = "broker_url needs a distributed backend, e.g. TasQ(backend='dramatiq', broker_url=...)"
 
@@ -316,16 +318,30 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
         # that inspect and help() show is the contract's (see __signature__ below).
         def enqueue(self, task, **options):
             """Accept a task (an object with ``do()``, or a zero-argument callable); return its id."""
-            if task is self._last_checked and not options:
-                if self._put_only:
-                    # accept.put_straight, inline: take an id, put, check for a race with close().
-                    task_id = next(self._ids)
-                    self._ready.put((task_id, task, None))
-                    if self._closed:
-                        self._after_late_put()
-                    return task_id
-                if self._straight_in:
-                    return put_straight(self, task)
+            if not options:
+                if task is self._last_checked:
+                    if self._put_only:
+                        # accept.put_straight, inline: take an id, put, check for a race with close().
+                        task_id = next(self._ids)
+                        self._ready.put((task_id, task, None))
+                        if self._closed:
+                            self._after_late_put()
+                        return task_id
+                    if self._straight_in:
+                        return put_straight(self, task)
+                elif (func := task_types.get(type(task))) is not None:
+                    # An object of a Task type checked once (accept.task_types): its do() is
+                    # the call, unless this object has a do() of its own.
+                    do = task.do
+                    if type(do) is _MethodType and do.__func__ is func:
+                        if self._put_only:
+                            task_id = next(self._ids)
+                            self._ready.put((task_id, do, None))
+                            if self._closed:
+                                self._after_late_put()
+                            return task_id
+                        if self._straight_in:
+                            return put_straight(self, do)
             return self._enqueue_checked(task, **options)
 
     def _enqueue_checked(
