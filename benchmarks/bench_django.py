@@ -5,7 +5,8 @@
   Python >= 3.12) and Django's ImmediateBackend (runs each task inside ``enqueue``).
 - ``@background`` functions on the Django engine (the app's hooks: signals, DEBUG logs,
   ``close_old_connections()`` around each task) vs the same functions on a bare engine,
-  end to end and enqueue alone.
+  end to end and enqueue alone, beside a bare engine whose only hook is an empty
+  ``around_task`` (the least any per-task layer adds).
 
 Django is configured once per process, so ``run()`` measures in a child process.
 """
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.common import Result, Trial, measure, median, paired_ratio, row
+from benchmarks.common import EmptyAroundTask, Result, Trial, measure, median, paired_ratio, row
 
 WORKERS = 10
 WAIT = 300.0
@@ -36,6 +37,7 @@ LOCAL = "django-tasks-local ThreadPoolBackend"
 IMMEDIATE = "ImmediateBackend (inline)"
 BARE = "bare engine"
 ON_DJANGO = "Django engine (hooks, signals, db hygiene)"
+HOOKED = "bare engine + one empty around_task hook (the least a layer adds)"
 
 TARGET_TASK_NS = 12_000.0
 TARGET_RATIO = 1.2
@@ -169,8 +171,12 @@ def bench_background(n: int, reps: int) -> list[Result]:
     django_engine = get_engine()
     bare_engine = TasQ(workers=WORKERS)
     bare_engine.start()
+    hooked_engine = TasQ(workers=WORKERS, name="bench-hooked")
+    hooked_engine.add_hooks(EmptyAroundTask())
+    hooked_engine.start()
     on_django = background(noop)  # the Django engine, through the app's resolver
     on_bare = background(tasq=bare_engine)(noop)
+    on_hooked = background(tasq=hooked_engine)(noop)
     on_django.enqueue()  # starts the Django engine's workers before the clock
     if not django_engine.join(WAIT):
         raise RuntimeError("the Django engine did not run its first task")
@@ -212,18 +218,26 @@ def bench_background(n: int, reps: int) -> list[Result]:
 
     try:
         whole = measure(
-            {BARE: end_to_end(on_bare, bare_engine), ON_DJANGO: end_to_end(on_django, django_engine)}, reps, n
+            {
+                BARE: end_to_end(on_bare, bare_engine),
+                ON_DJANGO: end_to_end(on_django, django_engine),
+                HOOKED: end_to_end(on_hooked, hooked_engine),
+            },
+            reps,
+            n,
         )
         alone = measure(
             {BARE: enqueue_alone(on_bare, bare_engine), ON_DJANGO: enqueue_alone(on_django, django_engine)}, reps, n
         )
     finally:
         bare_engine.close()
+        hooked_engine.close()
     ratio = paired_ratio(whole, ON_DJANGO, BARE)
     ratio_alone = paired_ratio(alone, ON_DJANGO, BARE)
     return [
         row(BACKGROUND_GROUP, whole, BARE, BARE),
         row(BACKGROUND_GROUP, whole, ON_DJANGO, BARE, target="<= 1.2x bare", met=ratio <= TARGET_RATIO),
+        row(BACKGROUND_GROUP, whole, HOOKED, BARE, note="the hook call alone, no Django"),
         row(ENQUEUE_GROUP, alone, BARE, BARE),
         row(ENQUEUE_GROUP, alone, ON_DJANGO, BARE, target="<= 1.2x bare", met=ratio_alone <= TARGET_RATIO),
     ]

@@ -1,6 +1,7 @@
 """The engine against the floor pool (benchmarks/floor.py) and ThreadPoolExecutor: no-op
-tasks end to end, enqueue alone, retries, 1 ms sleeping tasks at 16 and 64 workers, and
-memory per pending task.
+tasks end to end (also as a user's harness takes it: 4 workers, a locked countdown, beside
+the floor with a record per task, the least ``results=10_000`` can cost), enqueue alone,
+retries, 1 ms sleeping tasks at 16 and 64 workers, and memory per pending task.
 
 Each group runs its contenders in turn, repetition after repetition (``measure``), and
 reports the median of the paired ratios to the group's baseline, with their range.
@@ -22,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from benchmarks.common import Result, Trial, measure, median, paired_ratio, row
-from benchmarks.floor import FloorPool
+from benchmarks.floor import FloorPool, RecordingFloorPool
 from tasq import RetryTask, TasQ
 
 WORKERS = 10
@@ -33,10 +34,13 @@ ENQUEUE = "enqueue alone (workers busy; CPU time of the enqueuing thread)"
 RETRY = "a task that retries twice, then succeeds"
 SLEEP = "1 ms sleeping tasks, {} workers (vs ideal N x 1 ms / workers)"
 MEMORY = "memory per pending task (tracemalloc)"
+HARNESS = "end to end: no-op tasks, {} workers, a locked countdown callback"
+HARNESS_WORKERS = 4
 
 FLOOR = "floor (SimpleQueue pool)"
 TASQ = "TasQ (default)"
 TASQ_RESULTS = "TasQ (results=10_000)"
+FLOOR_RECORDING = "floor + a record per task (the least results=10_000 can cost)"
 TASQ_QUIET = "TasQ (retry log off)"
 TPE = "ThreadPoolExecutor"
 IDEAL = "ideal"
@@ -67,6 +71,22 @@ class Countdown:
     def wait(self) -> None:
         if not self.finished.wait(WAIT):
             raise RuntimeError(f"only some of {self.n} tasks finished within {WAIT}s")
+
+
+class LockedCountdown(Countdown):
+    """The done-callback a user writes: a counter under a lock (the lock is part of the cost)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self._lock = threading.Lock()
+        self._left = n
+
+    def __call__(self, task_id: object) -> None:
+        with self._lock:
+            self._left -= 1
+            left = self._left
+        if left == 0:
+            self.finished.set()
 
 
 class Flaky:
@@ -141,15 +161,23 @@ def _floor(workers: int, on_done: Countdown) -> Pool:
     return pool
 
 
+def _floor_recording(workers: int, on_done: Countdown) -> Pool:
+    pool = RecordingFloorPool(workers, on_done=on_done, size=10_000)
+    pool.start()
+    return pool
+
+
 def _executor(workers: int, on_done: Countdown) -> Pool:
     return Executor(workers, on_done)
 
 
 @contextlib.contextmanager
-def _running(make: Factory, workers: int, expected: int) -> Iterator[tuple[Pool, Countdown]]:
+def _running(
+    make: Factory, workers: int, expected: int, countdown: type[Countdown] = Countdown
+) -> Iterator[tuple[Pool, Countdown]]:
     """A started pool whose every worker thread exists and is idle (the executor makes its
     threads on demand: a barrier makes it make them all before the clock starts)."""
-    done = Countdown(expected + workers)
+    done = countdown(expected + workers)
     pool = make(workers, done)
     barrier = threading.Barrier(workers + 1)
     for _ in range(workers):
@@ -191,12 +219,13 @@ def _end_to_end(
     task: Callable[[], object] = noop,
     workers: int = WORKERS,
     cpu: list[float] | None = None,
+    countdown: type[Countdown] = Countdown,
 ) -> Trial:
     """Wall time from the first enqueue to the last on_done; the process's CPU time over
     the same span goes to ``cpu`` (a cross-check that other processes do not inflate)."""
 
     def trial() -> float:
-        with _running(make, workers, n) as (pool, done):
+        with _running(make, workers, n, countdown) as (pool, done):
             enqueue = pool.enqueue
             started, cpu_started = time.perf_counter(), time.process_time()
             for _ in range(n):
@@ -330,6 +359,38 @@ def bench_end_to_end(n: int, repetitions: int) -> list[Result]:
     ]
 
 
+def bench_harness(n: int, repetitions: int) -> list[Result]:
+    """The same figure as a user's own harness takes it: fewer workers than the default, and
+    a done-callback that counts under a lock."""
+    makers: dict[str, Factory] = {
+        FLOOR: _floor,
+        TASQ: _tasq(),
+        TASQ_RESULTS: _tasq(results=10_000),
+        FLOOR_RECORDING: _floor_recording,
+    }
+    trials = {
+        name: _end_to_end(make, n, workers=HARNESS_WORKERS, countdown=LockedCountdown) for name, make in makers.items()
+    }
+    samples = _measure(trials, repetitions, per=n)
+    group = f"{HARNESS.format(HARNESS_WORKERS)} (N={n:,})"
+    tasq, with_results = paired_ratio(samples, TASQ, FLOOR), paired_ratio(samples, TASQ_RESULTS, FLOOR)
+    over_bound = paired_ratio(samples, TASQ_RESULTS, FLOOR_RECORDING)
+    return [
+        row(group, samples, FLOOR, FLOOR),
+        row(group, samples, TASQ, FLOOR, target="<= 1.2x floor", met=tasq <= 1.2),
+        row(
+            group,
+            samples,
+            TASQ_RESULTS,
+            FLOOR,
+            target="<= 2x floor",
+            met=with_results <= 2.0,
+            note=f"{over_bound:.2f}x the floor with a record per task",
+        ),
+        row(group, samples, FLOOR_RECORDING, FLOOR, note="three clock reads and a record per task, nothing else"),
+    ]
+
+
 def bench_enqueue(n: int, repetitions: int) -> list[Result]:
     samples = _measure(
         {
@@ -441,6 +502,7 @@ def run(quick: bool, *, n: int | None = None, repetitions: int | None = None) ->
     sleeping = max(64, n // 2_000 * 64)
     return [
         *bench_end_to_end(n, reps),
+        *bench_harness(n, 3 if quick else 7),
         *bench_enqueue(n, reps),
         *bench_retry(max(1, n // 5), reps),
         *bench_sleep(sleeping, 16, reps),

@@ -1,4 +1,5 @@
-"""Flask: what one enqueue adds to a request, and TasQ beside Flask-Executor.
+"""Flask: what one enqueue adds to a request, TasQ beside Flask-Executor, and the Flask
+layer per task beside a bare engine whose only hook is an empty ``around_task``.
 
 Every contender is the same Flask app called through WSGI directly (one request after
 another, no server, no HTTP client), so that the figures are about the app: routing, the
@@ -20,7 +21,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_executor import Executor
 
-from benchmarks.common import Result, Trial, measure, median, paired_ratio, row, timed
+from benchmarks.common import EmptyAroundTask, Result, Trial, measure, median, paired_ratio, row, timed
 from tasq import TasQ as Engine
 from tasq import background
 from tasq.contrib.flask import TasQ
@@ -39,6 +40,7 @@ EXECUTOR = "Flask-Executor: executor.submit()"
 BARE_IN_VIEW = "bare TasQ engine .enqueue() (no Flask layer)"
 BARE = "bare engine (no app context)"
 FLASK_ENGINE = "Flask app's engine (app context, signals)"
+HOOKED = "bare engine + one empty around_task hook (the least a layer adds)"
 TARGET_NS = 3000.0
 WORKERS = 10
 
@@ -234,10 +236,13 @@ def bench_with_work(n: int, repetitions: int) -> list[Result]:
 def bench_per_task(n: int, repetitions: int) -> list[Result]:
     """What running in a Flask app costs each task: the app context the contract asks for."""
     bare = Engine(workers=WORKERS, name="bench-bare")
+    hooked = Engine(workers=WORKERS, name="bench-hooked")
+    hooked.add_hooks(EmptyAroundTask())
     app = Flask("bench-per-task")
     app.config["TASQ_WORKERS"] = WORKERS
     flask_engine = TasQ().init_app(app)
     bare.start()
+    hooked.start()
     flask_engine.start()
 
     def tasks(engine: Engine) -> Trial:
@@ -248,9 +253,12 @@ def bench_per_task(n: int, repetitions: int) -> list[Result]:
         return run
 
     try:
-        samples = _measure({BARE: tasks(bare), FLASK_ENGINE: tasks(flask_engine)}, repetitions, per=n)
+        samples = _measure(
+            {BARE: tasks(bare), FLASK_ENGINE: tasks(flask_engine), HOOKED: tasks(hooked)}, repetitions, per=n
+        )
     finally:
         bare.close()
+        hooked.close()
         flask_engine.close()
     group = f"{PER_TASK} (N={n:,})"
     return [
@@ -264,6 +272,14 @@ def bench_per_task(n: int, repetitions: int) -> list[Result]:
             target="<= 1.2x bare engine",
             met=paired_ratio(samples, FLASK_ENGINE, BARE) <= 1.2,
             note=f"+{added(samples, FLASK_ENGINE, BARE):,.0f} ns per task (app_context() push/pop and teardown)",
+        ),
+        per_request_row(
+            group,
+            samples,
+            HOOKED,
+            BARE,
+            unit="ns/task",
+            note=f"+{added(samples, HOOKED, BARE):,.0f} ns per task: the hook call alone, no Flask",
         ),
     ]
 

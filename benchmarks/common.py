@@ -13,7 +13,9 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from tasq import Hooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +77,14 @@ def timed(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+T = TypeVar("T")
+
+
+class EmptyAroundTask(Hooks):
+    """The least a per-task layer can add: one ``around_task`` hook that only calls the task.
+    An integration's layer is measured against the bare engine; this is its lower bound."""
+
+    def around_task(self, task_id: int, call: Callable[[], T]) -> T:
+        return call()

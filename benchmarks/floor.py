@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from queue import SimpleQueue
 
@@ -51,5 +53,52 @@ class FloorPool:
                 continue
             except Exception:  # a failing task must not end its worker
                 continue
+            if on_done is not None:
+                on_done(tid)
+
+
+class RecordingFloorPool(FloorPool):
+    """The floor plus the least a result store can do per task: the time it was enqueued,
+    started and finished (three clock reads), one record per id written over its enqueue
+    time, and the oldest dropped beyond ``size``. What ``results=N`` costs cannot go below it."""
+
+    def __init__(
+        self, workers: int = 10, max_retry: int = 3, on_done: Callable[[int], object] | None = None, size: int = 10_000
+    ) -> None:
+        super().__init__(workers, max_retry, on_done)
+        self.size = size
+        self._records: dict[int, object] = {}
+        self._order: deque[int] = deque()
+
+    def enqueue(self, fn: Callable[[], object]) -> int:
+        tid = next(self._ids)
+        self._records[tid] = time.time()
+        self._queue.put((tid, fn, 1))
+        return tid
+
+    def _work(self) -> None:
+        get, on_done, records, order, size, now = (
+            self._queue.get,
+            self.on_done,
+            self._records,
+            self._order,
+            self.size,
+            time.time,
+        )
+        while (item := get()) is not None:
+            tid, fn, attempt = item
+            started = now()
+            try:
+                value = fn()
+            except RetryTask:
+                if attempt < self.max_retry:
+                    self._queue.put((tid, fn, attempt + 1))
+                continue
+            except Exception:  # a failing task must not end its worker
+                continue
+            records[tid] = (value, records[tid], started, now())
+            order.append(tid)
+            if len(order) > size:
+                del records[order.popleft()]
             if on_done is not None:
                 on_done(tid)

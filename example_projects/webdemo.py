@@ -3,11 +3,18 @@
 Each example provides a ``demo.py`` with a ``DEMO = WebDemo(...)``: the command that serves
 it on 127.0.0.1, the request that enqueues one task, and a stats URL answering JSON:
 ``{"enqueued", "done", "failed", "retried", "cancelled", "latency_ms": {"p50", "p99"}}``.
+
+Each example mounts the TasQ dashboard behind a demo sign-in (user ``admin``, the password in
+``$DASHBOARD_PASSWORD``): the demo prints its URL, checks that an anonymous request is kept
+out and a signed-in one let in, and, on a terminal, leaves the app up until Enter is pressed
+for the example that asks (``keep_open``). In a pipe or in CI it never waits.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -25,6 +32,8 @@ from .report import Bar, heading, line, percentile, table
 
 REQUESTS = 3000
 CLIENTS = 16
+# One password per `make demo` run, for every example's dashboard (user "admin").
+PASSWORD = os.environ.get("DASHBOARD_PASSWORD") or secrets.token_urlsafe(9)
 
 
 @dataclass
@@ -37,6 +46,14 @@ class WebDemo:
     stats_path: str
     env: dict[str, str] = field(default_factory=dict)
     shutdown_seconds: float = 30.0
+    dashboard: str = "/tasq/"
+    sign_in: str = "basic"  # "basic": HTTP basic auth; "django": Django's admin sign-in form
+    keep_open: bool = False  # on a terminal, wait for Enter before stopping the app
+
+
+def interactive() -> bool:
+    """A person at a terminal: stdin and stdout are terminals, and this is not CI."""
+    return sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI")
 
 
 def free_port() -> int:
@@ -55,7 +72,7 @@ def get_json(client: httpx.Client, path: str) -> dict[str, object]:
 def run(demo: WebDemo, requests: int = REQUESTS) -> bool:
     port = free_port()
     heading(f"{demo.name}: {' '.join(demo.command(port))}")
-    env = {**os.environ, **demo.env, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **demo.env, "PYTHONUNBUFFERED": "1", "DASHBOARD_PASSWORD": PASSWORD}
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"tasq-demo-{port}.log"
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
@@ -89,6 +106,11 @@ def _drive(demo: WebDemo, server: subprocess.Popen[bytes], client: httpx.Client,
                 print(log_path.read_text()[-3000:])
                 return False
             time.sleep(0.1)
+    dashboard = f"{client.base_url}".rstrip("/") + demo.dashboard
+    dashboard_error = check_dashboard(demo, client)
+    line(f"dashboard: {dashboard}  (user admin, password {PASSWORD})")
+    if dashboard_error:
+        line(f"dashboard check failed: {dashboard_error}")
 
     latencies: list[float] = []
     errors: list[str] = []
@@ -127,6 +149,12 @@ def _drive(demo: WebDemo, server: subprocess.Popen[bytes], client: httpx.Client,
                 break
             time.sleep(0.1)
 
+    if demo.keep_open and interactive():
+        line(f"{demo.name} stays up: open {dashboard} (user admin, password {PASSWORD})")
+        try:
+            input("  press Enter to stop it and go on ")
+        except EOFError:
+            pass
     server.send_signal(signal.SIGTERM)
     try:
         exit_code = server.wait(demo.shutdown_seconds)
@@ -148,11 +176,35 @@ def _drive(demo: WebDemo, server: subprocess.Popen[bytes], client: httpx.Client,
             ("enqueue -> done p50", f"{latency.get('p50', 0):.1f} ms"),
             ("enqueue -> done p99", f"{latency.get('p99', 0):.1f} ms"),
             ("server exit on SIGTERM", "clean" if exit_code == 0 else f"code {exit_code}"),
+            ("dashboard", "anonymous kept out, admin let in" if not dashboard_error else "FAILED"),
         ],
     )
     if errors:
         line(f"first request error: {errors[0]}")
-    return not errors and exit_code == 0 and stats["enqueued"] == requests
+    return not errors and not dashboard_error and exit_code == 0 and stats["enqueued"] == requests
+
+
+def check_dashboard(demo: WebDemo, client: httpx.Client) -> str | None:
+    """None if an anonymous request is kept out of the dashboard and a signed-in admin gets in."""
+    anonymous = client.get(demo.dashboard + "data.json", follow_redirects=False)
+    if anonymous.status_code not in (302, 303, 403):
+        return f"an anonymous GET {demo.dashboard}data.json answered {anonymous.status_code}"
+    if demo.sign_in == "django":
+        with httpx.Client(base_url=client.base_url, timeout=10) as browser:
+            form = browser.get("/admin/login/")
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+            if token is None:
+                return "no sign-in form at /admin/login/"
+            browser.post(
+                "/admin/login/",
+                data={"username": "admin", "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)},
+            )
+            answer = browser.get(demo.dashboard + "data.json", headers={"Accept": "application/json"})
+    else:
+        answer = client.get(demo.dashboard + "data.json", auth=("admin", PASSWORD))
+    if answer.status_code != 200 or '"stats"' not in answer.text:
+        return f"a signed-in admin got {answer.status_code} from {demo.dashboard}data.json"
+    return None
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from .context import current_engine, default, use_engine
 from .decorators import BackgroundCall, BackgroundFunction, background
 from .engine import TasQ
-from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, TasQClosed, TasQError
+from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, TasQClosed, TasQError, TimeLimitExceeded
 from .hooks import Hooks, RunningTask, current_task
 from .periodic import periodic  # the decorator; the package stays importable as `from tasq.periodic import ...`
 from .retry import Backoff, backoff
@@ -30,6 +30,7 @@ __all__ = [
     "TaskOptions",
     "TaskResult",
     "TaskStatus",
+    "TimeLimitExceeded",
     "__version__",
     "background",
     "backoff",

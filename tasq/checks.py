@@ -22,6 +22,8 @@ __all__ = [
     "check_retry_delay",
     "check_schedule",
     "check_seconds",
+    "check_task_id",
+    "check_time_limit",
     "remaining",
     "seconds",
 ]
@@ -82,6 +84,25 @@ def check_seconds(name: str, value: object) -> float:
     if math.isnan(value) or value < 0:
         raise ValueError(f"{name} must be >= 0 seconds, not {value!r}")
     return float(value)
+
+
+def check_time_limit(name: str, value: object) -> float | None:
+    """A time limit: None (none), or seconds > 0."""
+    if value is None:
+        return None
+    limit = check_seconds(name, value)
+    if limit <= 0 or math.isinf(limit):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, or None; not {value!r}")
+    return limit
+
+
+def check_task_id(value: object) -> int:
+    """A task id as ``cancel``/``retry`` take it: an int >= 1 (not a bool, not a str)."""
+    if type(value) is not int:
+        raise TypeError(f"task_id must be an int, not {type(value).__name__} ({value!r})")
+    if value < 1:
+        raise ValueError(f"task_id must be >= 1, not {value}")
+    return value
 
 
 def check_retry_delay(value: object) -> RetryDelay:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from .checks import check_int, check_retry_delay, check_schedule
+from .checks import check_int, check_retry_delay, check_schedule, check_time_limit
 from .context import current_engine
 from .task import BackgroundCall, RetryDelay, TaskOptions
 
@@ -115,6 +115,7 @@ def background(
     retry_delay: RetryDelay | None = None,
     priority: int = 0,
     name: str | None = None,
+    time_limit: float | None = None,
     tasq: TasQ | None = None,
 ) -> Background: ...
 
@@ -127,6 +128,7 @@ def background(
     retry_delay: RetryDelay | None = None,
     priority: int = 0,
     name: str | None = None,
+    time_limit: float | None = None,
     tasq: TasQ | None = None,
 ) -> BackgroundFunction[P, R] | Background:
     """Make a function enqueueable: ``fn(...)`` runs it now, ``fn.enqueue(...)`` in the background."""
@@ -135,6 +137,7 @@ def background(
     if retry_delay is not None:
         retry_delay = check_retry_delay(retry_delay)
     check_schedule(None, priority, None)
+    time_limit = check_time_limit("time_limit", time_limit)
     if name is not None and (not isinstance(name, str) or not name):
         raise TypeError(f"name must be a non-empty str, not {name!r}")
     if tasq is not None:
@@ -147,7 +150,9 @@ def background(
         if not callable(fn):
             raise TypeError(f"@background needs a function, not {type(fn).__name__}")
         task_name = name or f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
-        options = TaskOptions(max_retry=max_retry, retry_delay=retry_delay, priority=priority, name=task_name)
+        options = TaskOptions(
+            max_retry=max_retry, retry_delay=retry_delay, priority=priority, name=task_name, time_limit=time_limit
+        )
         return BackgroundFunction(fn, options, tasq)
 
     if fn is None:

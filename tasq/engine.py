@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, overload
 
@@ -60,6 +60,8 @@ class TasQ:
       running tasks before reporting them cancelled (None: wait for them).
     - ``backend``: ``"thread"``, or a distributed backend such as ``"dramatiq"``.
     - ``broker_url``: the broker of a distributed backend (default: ``TASQ_BROKER_URL``).
+    - ``time_limit``: seconds an attempt may run before it fails with ``TimeLimitExceeded``
+      (not retried); None: no limit. ``@background(time_limit=)`` sets one per task.
     """
 
     # -- capabilities ---------------------------------------------------------------------
@@ -70,6 +72,12 @@ class TasQ:
     supports_any_callable: ClassVar[bool] = False
     # Can it bound the tasks pending in this process (queue_size, on_full)?
     supports_queue_size: ClassVar[bool] = False
+    # Can it cancel a task that has not started (``cancel``)? Else ``cancel`` returns False.
+    supports_cancel: ClassVar[bool] = False
+    # Can it enqueue a failed task again (``retry``)? Else ``retry`` raises ValueError.
+    supports_retry: ClassVar[bool] = False
+    # Does it end an attempt that outlives ``time_limit``? Else the option is refused.
+    supports_time_limit: ClassVar[bool] = False
 
     __slots__ = (
         "__weakref__",
@@ -87,6 +95,7 @@ class TasQ:
         "results",
         "retry_delay",
         "shutdown_timeout",
+        "time_limit",
         "workers",
     )
 
@@ -114,6 +123,7 @@ class TasQ:
         shutdown_timeout: float | None = 25.0,
         backend: str = "thread",
         broker_url: str | None = None,
+        time_limit: float | None = None,
     ) -> None:
         options = EngineOptions(
             workers=workers,
@@ -130,6 +140,7 @@ class TasQ:
             shutdown_timeout=shutdown_timeout,
             backend=backend,
             broker_url=broker_url,
+            time_limit=time_limit,
         )
         for _, error in type(self).refused_options(options):
             raise error
@@ -147,6 +158,7 @@ class TasQ:
         self._eager_propagate = propagate
         self.autostart = options.autostart
         self.shutdown_timeout = options.shutdown_timeout
+        self.time_limit = options.time_limit
         self._closed = False
         self._hooks: list[Hooks] = []
 
@@ -287,6 +299,40 @@ class TasQ:
         """``enqueue`` for coroutines: waiting for room never blocks the event loop."""
         raise NotImplementedError
 
+    def enqueue_many(
+        self,
+        tasks: Iterable[object],
+        *,
+        delay: float | timedelta | datetime | None = None,
+        priority: int | None = None,
+    ) -> list[int]:
+        """Accept many tasks in one call: all of them (their ids, in order) or none.
+
+        Every item is checked before any is accepted; a refused one raises the TypeError or
+        ValueError ``enqueue`` would, its message naming the item's index (``tasks[3]: ...``).
+        """
+        raise NotImplementedError
+
+    # -- task control ---------------------------------------------------------------------
+
+    def cancel(self, task_id: int) -> bool:
+        """Cancel a task that has not started: pending, delayed or waiting for its next attempt.
+
+        True: it will not run, and it is reported once to ``on_failed`` with ``TaskCancelled``.
+        False for a task that is running or finished, or an id this engine does not know:
+        nothing changes. A worker that starts the task at the same moment either runs it
+        (False) or finds it cancelled (True), never both. ``task_id`` must be an int >= 1.
+        """
+        raise NotImplementedError
+
+    def retry(self, task_id: int) -> int:
+        """Enqueue a failed task again, the same call and arguments, as a new id (returned).
+
+        The failed task's record is kept. An id that is unknown (or no longer kept by
+        ``results``), not finished, or succeeded: ``ValueError``.
+        """
+        raise NotImplementedError
+
     # -- waiting and looking --------------------------------------------------------------
 
     def join(self, timeout: float | None = None) -> bool:
@@ -319,6 +365,7 @@ class TasQ:
         retry_delay: RetryDelay | None = None,
         priority: int = 0,
         name: str | None = None,
+        time_limit: float | None = None,
     ) -> Background: ...
 
     def background(
@@ -330,11 +377,14 @@ class TasQ:
         retry_delay: RetryDelay | None = None,
         priority: int = 0,
         name: str | None = None,
+        time_limit: float | None = None,
     ) -> BackgroundFunction[..., Any] | Background:
         """``@tasq.background`` bound to this engine."""
         from .decorators import background
 
-        decorate = background(max_retry=max_retry, retry_delay=retry_delay, priority=priority, name=name, tasq=self)
+        decorate = background(
+            max_retry=max_retry, retry_delay=retry_delay, priority=priority, name=name, time_limit=time_limit, tasq=self
+        )
         return decorate if fn is None else decorate(fn)
 
     def periodic(

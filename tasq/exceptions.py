@@ -11,6 +11,7 @@ __all__ = [
     "TasQClosed",
     "TasQError",
     "TaskCancelled",
+    "TimeLimitExceeded",
 ]
 
 
@@ -31,7 +32,11 @@ class MaxRetryExceeded(TasQError):
 
 
 class TaskCancelled(TasQError):
-    """A task that will not run because its engine closed first."""
+    """A task that will not run: ``cancel(task_id)`` was asked, or its engine closed first."""
+
+
+class TimeLimitExceeded(TasQError):
+    """An attempt still ran when its ``time_limit`` ran out; the task fails, not retried."""
 
 
 class TasQClosed(TasQError):

@@ -34,6 +34,7 @@ __all__ = [
     "log_cancelled_many",
     "log_failed",
     "log_retry",
+    "logger",
     "overridden",
 ]
 
@@ -176,6 +177,8 @@ def callback_raised(which: str, task_id: int, error: BaseException) -> None:
 
 
 def log_failed(task_id: int, what: str, error: BaseException) -> None:
+    """The failure record: ERROR, the traceback from the exception object itself (callers
+    that must work to find ``what`` check ``logger.isEnabledFor(logging.ERROR)`` first)."""
     logger.error(
         "task %d (%s) failed: %s: %s",
         task_id,
@@ -212,6 +215,8 @@ def given_up(reason: str) -> str:
 
 
 def log_retry(task_id: int, attempt: int, max_retry: int, delay: float, error: RetryTask) -> None:
+    if not logger.isEnabledFor(logging.WARNING):
+        return  # no record to make
     logger.warning(
         "task %d asked for a retry (attempt %d of %d), next attempt in %.3fs: %s",
         task_id,
@@ -236,6 +241,9 @@ def describe(fn: object) -> str:
 
 
 def _describe(fn: object) -> str:
+    inner = getattr(fn, "tasq_call", None)  # a call under a time limit: the call's name
+    if inner is not None:
+        return describe(inner)
     options = getattr(getattr(fn, "__self__", None), "tasq_options", None)  # BackgroundCall.do
     name = getattr(options, "name", None)
     if isinstance(name, str) and name:

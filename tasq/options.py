@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 
-from .checks import check_bool, check_callback, check_int, check_retry_delay, check_seconds
+from .checks import check_bool, check_callback, check_int, check_retry_delay, check_seconds, check_time_limit
 from .task import RetryDelay
 
 __all__ = [
@@ -51,6 +51,7 @@ class EngineOptions:
     shutdown_timeout: float | None = field(default=25.0, metadata=_APP)
     backend: str = field(default="thread", metadata=_APP)
     broker_url: str | None = field(default=None, metadata=_APP)
+    time_limit: float | None = field(default=None, metadata=_APP)
 
     def __post_init__(self) -> None:
         for name in OPTION_NAMES:
@@ -98,6 +99,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "shutdown_timeout": _check_optional_seconds("shutdown_timeout"),
     "backend": _check_str("backend", optional=False),
     "broker_url": _check_str("broker_url", optional=True),
+    "time_limit": lambda value: check_time_limit("time_limit", value),
 }
 
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(EngineOptions))

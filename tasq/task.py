@@ -66,11 +66,12 @@ class TaskOptions:
     retry_delay: RetryDelay | None = None
     priority: int = 0
     name: str | None = None
+    time_limit: float | None = None
     # True when nothing overrides the engine: such a task takes the engine's shortest path.
     plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        plain = self.max_retry is None and self.retry_delay is None and self.priority == 0
+        plain = self.max_retry is None and self.retry_delay is None and self.priority == 0 and self.time_limit is None
         object.__setattr__(self, "plain", plain)
 
 

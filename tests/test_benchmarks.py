@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from benchmarks import bench_engine
+from benchmarks import bench_engine, bench_seed
 from benchmarks.__main__ import discover
 from benchmarks.common import Result
 from benchmarks.report import markdown, text_table
@@ -45,11 +45,31 @@ def test_engine_benchmark_yields_every_row() -> None:
     assert contenders | {bench_engine.IDEAL} <= groups[bench_engine.SLEEP.format(16)]
     assert contenders | {bench_engine.IDEAL} <= groups[bench_engine.SLEEP.format(64)]
     assert contenders | {bench_engine.TASQ_RESULTS} <= groups[bench_engine.MEMORY]
+    harness = bench_engine.HARNESS.format(bench_engine.HARNESS_WORKERS)
+    assert {bench_engine.FLOOR, bench_engine.TASQ, bench_engine.TASQ_RESULTS, bench_engine.FLOOR_RECORDING} <= groups[
+        harness
+    ]
     targets = [result for result in results if result.target]
-    assert len(targets) == 6, [(result.group, result.name) for result in targets]
+    assert len(targets) == 8, [(result.group, result.name) for result in targets]
     assert all(result.met is not None for result in targets)
     assert "## end to end" in markdown(results, [], 1.0, "python -m benchmarks")
     assert text_table("group", results[:2]).count("\n") == 4
+
+
+def test_seed_benchmark_yields_its_three_groups() -> None:
+    results = bench_seed.run(quick=True, n=200, repetitions=2)
+    groups: dict[str, set[str]] = {}
+    for result in results:
+        groups.setdefault(result.group.split(":")[0], set()).add(result.name)
+        assert math.isfinite(result.ns)
+        assert result.ns > 0
+    contenders = {bench_seed.FLOOR, bench_seed.TASQ, bench_seed.TASQ_LOGGING, bench_seed.TPE}
+    assert groups["seed benchmark SuccessDone"] == contenders
+    assert groups["seed benchmark CustomErrorDone"] == contenders | {bench_seed.LOGGING_ALONE}
+    assert groups["seed benchmark RetryError3"] == contenders | {bench_seed.LOGGING_ALONE}
+    targets = [result for result in results if result.target]
+    assert len(targets) == 3
+    assert all(result.met is not None for result in targets)
 
 
 def test_a_module_that_fails_to_import_is_reported_loudly(

@@ -121,6 +121,104 @@ def test_retry_until_max_retry_then_max_retry_exceeded(make_engine: Make) -> Non
     assert engine.stats().retried == 2
 
 
+@pytest.mark.parametrize("options", [{}, {"results": 10}, {"queue_size": 5}])
+def test_a_retry_due_now_runs_again_in_its_worker_unchained(make_engine: Make, options: dict[str, int]) -> None:
+    rec = Recorder()
+    threads: list[str] = []
+
+    class Flaky:
+        def do(self) -> None:
+            threads.append(threading.current_thread().name)
+            if len(threads) < 3:
+                raise RetryTask(f"attempt {len(threads)}")
+            raise ValueError("then broken")
+
+    engine = make_engine(workers=4, max_retry=5, on_done=rec.on_done, on_failed=rec.on_failed, **options)
+    engine.start()
+    task_id = engine.enqueue(Flaky())
+    assert rec.wait(1)
+    error = rec.error(task_id)
+    assert isinstance(error, ValueError)
+    # Each attempt ran on its own, not inside the handling of the one before.
+    assert error.__context__ is None and error.__cause__ is None
+    assert len(threads) == 3 and len(set(threads)) == 1
+    assert engine.stats().retried == 2
+
+
+def test_a_plain_retry_loop_hands_a_delay_to_the_scheduler_and_counts_each_attempt(make_engine: Make) -> None:
+    rec = Recorder()
+    asked: list[RetryTask | None] = [RetryTask("now"), RetryTask("soon", delay=0.05), RetryTask("now again"), None]
+    started: list[float] = []
+
+    def flaky() -> None:
+        started.append(time.monotonic())
+        error = asked[len(started) - 1]
+        if error is not None:
+            raise error
+
+    engine = make_engine(max_retry=4, on_done=rec.on_done, on_failed=rec.on_failed)
+    engine.start()
+    task_id = engine.enqueue(flaky)
+    assert rec.wait(1)
+    rec.assert_once_each([task_id])
+    assert task_id in rec.done
+    assert len(started) == 4
+    assert started[2] - started[1] >= 0.045  # the delay asked for by attempt 2 was kept
+    assert engine.join(5)
+    assert engine.stats().retried == 3
+
+
+def test_the_last_of_plain_retries_due_now_fails_with_max_retry_exceeded(make_engine: Make) -> None:
+    rec = Recorder()
+    calls: list[int] = []
+
+    def always() -> None:
+        calls.append(1)
+        raise RetryTask(f"attempt {len(calls)}")
+
+    engine = make_engine(max_retry=3, on_done=rec.on_done, on_failed=rec.on_failed)
+    engine.start()
+    task_id = engine.enqueue(always)
+    assert rec.wait(1)
+    error = rec.error(task_id)
+    assert isinstance(error, MaxRetryExceeded) and str(task_id) in str(error)
+    assert isinstance(error.__cause__, RetryTask) and str(error.__cause__) == "attempt 3"
+    assert error.__cause__.__context__ is None  # attempt 3 did not run inside attempt 2's handling
+    assert len(calls) == 3
+    assert engine.join(5)  # the counts are taken after on_failed returns
+    stats = engine.stats()
+    assert (stats.done, stats.failed, stats.retried, stats.cancelled) == (0, 1, 2, 0)
+
+
+def test_task_objects_of_one_type_each_run_their_own_do(make_engine: Make) -> None:
+    rec = Recorder()
+    ran: list[str] = []
+
+    class Job:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def do(self) -> None:
+            ran.append(self.name)
+
+    special = Job("special")
+    special.do = lambda: ran.append("own do")  # type: ignore[method-assign]
+
+    def generator() -> object:
+        yield 1
+
+    shadowed = Job("generator")
+    shadowed.do = generator  # type: ignore[method-assign]
+    engine = make_engine(on_done=rec.on_done, on_failed=rec.on_failed)
+    ids = [engine.enqueue(Job("a")), engine.enqueue(Job("b")), engine.enqueue(special)]
+    with pytest.raises(TypeError, match="generator"):
+        engine.enqueue(shadowed)
+    engine.start()
+    assert rec.wait(3)
+    rec.assert_once_each(ids)
+    assert sorted(ran) == ["a", "b", "own do"]
+
+
 def test_retry_then_success_counts_attempts(make_engine: Make) -> None:
     attempts: list[int] = []
 
@@ -441,6 +539,37 @@ def test_failures_are_logged_with_task_id_and_traceback(make_engine: Make, caplo
     assert any(r.task_id == retrying for r in warnings)  # type: ignore[attr-defined]
     assert any(r.task_id == retrying and "MaxRetryExceeded" in r.getMessage() for r in errors)  # type: ignore[attr-defined]
     assert all(hasattr(r, "task_id") for r in caplog.records)
+
+
+def test_a_logger_that_drops_records_gets_none_and_the_callbacks_still_see_each_error(
+    make_engine: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.CRITICAL, logger="tasq")
+    rec = Recorder()
+    engine = make_engine(max_retry=2, on_done=rec.on_done, on_failed=rec.on_failed)
+    engine.start()
+    failing = engine.enqueue(raising(ValueError("bad payload")))
+    retrying = engine.enqueue(raising(RetryTask("later")))
+    assert rec.wait(2)
+    assert engine.join(5)
+    assert isinstance(rec.error(failing), ValueError)
+    assert isinstance(rec.error(retrying), MaxRetryExceeded)
+    assert [r for r in caplog.records if r.name == "tasq"] == []
+
+
+def test_the_failure_record_carries_the_exception_object_itself(
+    make_engine: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="tasq")
+    rec = Recorder()
+    engine = make_engine(on_done=rec.on_done, on_failed=rec.on_failed)
+    engine.start()
+    task_id = engine.enqueue(raising(ValueError("bad payload")))
+    assert rec.wait(1)
+    assert engine.join(5)  # the record is made after on_failed returns
+    [record] = [r for r in caplog.records if getattr(r, "task_id", None) == task_id]
+    assert record.exc_info is not None and record.exc_info[1] is rec.error(task_id)
+    assert record.exc_info[2] is not None  # the traceback, for the handler to format
 
 
 def test_eager_mode_runs_inline_with_the_same_reports() -> None:

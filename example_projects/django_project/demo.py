@@ -21,4 +21,5 @@ DEMO = WebDemo(
     body=lambda number: {"email": f"user{number}@example.com", "work_ms": 2},
     stats_path="/stats/",
     env={"DATABASE_URL": _DATABASE},
+    sign_in="django",
 )

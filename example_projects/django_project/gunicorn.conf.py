@@ -23,4 +23,22 @@ def on_starting(server: object) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djangodemo.settings")
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
+    demo_users()
     connections.close_all()  # no database connection may cross fork() into the workers
+
+
+def demo_users() -> None:
+    """A demo's sign-in for the dashboard: user "admin" (superuser) with $DASHBOARD_PASSWORD,
+    user "view" (staff) with $DASHBOARD_VIEW_PASSWORD; none made when they are not set."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    demo = (("admin", "DASHBOARD_PASSWORD", True), ("view", "DASHBOARD_VIEW_PASSWORD", False))
+    for username, variable, superuser in demo:
+        password = os.environ.get(variable)
+        if not password:
+            continue
+        user, _ = users.objects.get_or_create(username=username)
+        user.is_staff, user.is_superuser = True, superuser
+        user.set_password(password)
+        user.save()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hmac
 import logging
 import os
 import random
@@ -20,12 +22,13 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse
 from pydantic import BaseModel
 
 import tasq
 from tasq import Hooks, RetryTask, TaskCancelled, TasQ
-from tasq.contrib.starlette import TasQMiddleware, get_engine
+from tasq.contrib.starlette import TasQMiddleware, dashboard, get_engine
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 # Stand-ins for the downstream service: how long one delivery takes, how often it is busy.
@@ -121,6 +124,38 @@ class Metrics(Hooks):
 metrics = Metrics()
 
 
+# -- the dashboard at /tasq, behind a demo sign-in ---------------------------------------
+# HTTP basic against the environment: user "admin" with DASHBOARD_PASSWORD may retry and
+# cancel, user "view" with DASHBOARD_VIEW_PASSWORD may look; with neither set nobody gets in.
+# This is a demo: a real app returns the role of its own signed-in user from auth=.
+DASHBOARD = "/tasq"
+_ROLES = (("admin", "DASHBOARD_PASSWORD"), ("view", "DASHBOARD_VIEW_PASSWORD"))
+
+
+def demo_auth(request: Request) -> str | None:
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    for role, variable in _ROLES:
+        expected = os.environ.get(variable)
+        if expected and user == role and hmac.compare_digest(password.encode(), expected.encode()):
+            return role
+    return None
+
+
+async def login(request: Request) -> Response:
+    """Where the dashboard sends an anonymous browser: the browser asks for the password."""
+    if demo_auth(request) is None:
+        challenge = {"WWW-Authenticate": 'Basic realm="TasQ dashboard", charset="UTF-8"'}
+        return PlainTextResponse("Sign in to see the TasQ dashboard.\n", 401, challenge)
+    wanted = request.query_params.get("next", "")
+    return RedirectResponse(wanted if wanted.startswith(DASHBOARD + "/") else DASHBOARD + "/", 303)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     logger.info("webhook receiver ready")
@@ -129,14 +164,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     logger.info("webhook receiver stopped: %s", dict(Counter(ledger.status.values())))
 
 
-app = FastAPI(title="Webhook receiver", lifespan=lifespan)
-app.add_middleware(
-    TasQMiddleware,
+# The app's engine, made here so that the dashboard can show it; the middleware runs it.
+engine = TasQ(
+    name="app",
+    autostart=True,  # threads start with the first task, as the middleware's own engine does
     workers=int(os.environ.get("TASQ_WORKERS", "10")),
     results=int(os.environ.get("TASQ_RESULTS", "1000")),
     shutdown_timeout=float(os.environ.get("TASQ_SHUTDOWN_TIMEOUT", "10")),
-    hooks=[metrics],
 )
+
+app = FastAPI(title="Webhook receiver", lifespan=lifespan)
+app.add_middleware(TasQMiddleware, tasq=engine, hooks=[metrics])
+app.mount(DASHBOARD, dashboard(engine, auth=demo_auth, login_url="/login"))
+app.add_api_route("/login", login, include_in_schema=False)
 
 Engine = Annotated[TasQ, Depends(get_engine)]
 

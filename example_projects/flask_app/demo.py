@@ -32,4 +32,5 @@ DEMO = WebDemo(
     body=body,
     stats_path="/stats",
     env={"DATABASE_URL": f"sqlite:///{DATABASE}", "RESET_DATABASE": "1", "LOG_LEVEL": "ERROR", "MAIL_BUSY_RATE": "0.1"},
+    keep_open=True,  # `make demo` on a terminal leaves this one up until Enter is pressed
 )

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hmac
 import logging
+import os
 import random
 import signal
 import sys
@@ -21,12 +24,12 @@ from starlette.applications import Starlette
 from starlette.config import Config
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
 
 import tasq
 from tasq import Hooks, RetryTask, TaskCancelled
-from tasq.contrib.starlette import TasQMiddleware
+from tasq.contrib.starlette import TasQMiddleware, dashboard
 
 config = Config()  # environment variables
 LOG_LEVEL = config("LOG_LEVEL", default="INFO")
@@ -89,6 +92,38 @@ class Metrics(Hooks):
 metrics = Metrics()
 
 
+# -- the dashboard at /tasq, behind a demo sign-in ---------------------------------------
+# HTTP basic against the environment: user "admin" with DASHBOARD_PASSWORD may retry and
+# cancel, user "view" with DASHBOARD_VIEW_PASSWORD may look; with neither set nobody gets in.
+# This is a demo: a real app returns the role of its own signed-in user from auth=.
+DASHBOARD = "/tasq"
+_ROLES = (("admin", "DASHBOARD_PASSWORD"), ("view", "DASHBOARD_VIEW_PASSWORD"))
+
+
+def demo_auth(request: Request) -> str | None:
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    for role, variable in _ROLES:
+        expected = os.environ.get(variable)
+        if expected and user == role and hmac.compare_digest(password.encode(), expected.encode()):
+            return role
+    return None
+
+
+async def login(request: Request) -> Response:
+    """Where the dashboard sends an anonymous browser: the browser asks for the password."""
+    if demo_auth(request) is None:
+        challenge = {"WWW-Authenticate": 'Basic realm="TasQ dashboard", charset="UTF-8"'}
+        return PlainTextResponse("Sign in to see the TasQ dashboard.\n", 401, challenge)
+    wanted = request.query_params.get("next", "")
+    return RedirectResponse(wanted if wanted.startswith(DASHBOARD + "/") else DASHBOARD + "/", 303)
+
+
 async def receive_webhook(request: Request) -> JSONResponse:
     try:
         event = await request.json()
@@ -114,21 +149,24 @@ async def stats(request: Request) -> JSONResponse:
     return JSONResponse(metrics.snapshot())
 
 
+# The app's engine, made here so that the dashboard can show it; the middleware runs it.
+engine = tasq.TasQ(
+    name="app",
+    autostart=True,  # threads start with the first task, as the middleware's own engine does
+    workers=config("TASQ_WORKERS", cast=int, default=10),
+    results=config("TASQ_RESULTS", cast=int, default=1000),
+    shutdown_timeout=config("TASQ_SHUTDOWN_TIMEOUT", cast=float, default=10.0),
+)
+
 app = Starlette(
     routes=[
         Route("/webhooks/{source}", receive_webhook, methods=["POST"]),
         Route("/tasks/{task_id:int}", task_status),
         Route("/stats", stats),
+        Route("/login", login),
+        Mount(DASHBOARD, app=dashboard(engine, auth=demo_auth, login_url="/login")),
     ],
-    middleware=[
-        Middleware(
-            TasQMiddleware,
-            workers=config("TASQ_WORKERS", cast=int, default=10),
-            results=config("TASQ_RESULTS", cast=int, default=1000),
-            shutdown_timeout=config("TASQ_SHUTDOWN_TIMEOUT", cast=float, default=10.0),
-            hooks=[metrics],
-        )
-    ],
+    middleware=[Middleware(TasQMiddleware, tasq=engine, hooks=[metrics])],
 )
 
 

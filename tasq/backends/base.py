@@ -29,6 +29,7 @@ from ..exceptions import TaskCancelled, TasQClosed
 from ..hooks import checked_headers, given_up
 from ..payload import check_json, resolve_call, resolve_submit, task_name
 from ..task import RetryDelay, TaskOptions
+from .control import BrokerControl
 from .execution import Executor, call_hook
 from .ledger import Ledger, LocalLedger
 from .looking import BrokerLooking
@@ -45,7 +46,7 @@ OnDone = Callable[[int], object]
 OnFailed = Callable[[int, BaseException], object]
 
 
-class BrokerEngine(BrokerLooking):
+class BrokerEngine(BrokerControl, BrokerLooking):
     """``TasQ`` whose tasks run in worker processes, reached through a broker.
 
     ``on_done``/``on_failed`` and the hooks fire where a task runs: in the worker process,
@@ -54,6 +55,11 @@ class BrokerEngine(BrokerLooking):
 
     # The name TasQ(backend=...) and `tasq worker --backend` select.
     backend_name: ClassVar[str]
+    # Through the ledger (Redis, or the in-process one): see control.py. A broker with no
+    # ledger (RabbitMQ alone) answers False to every cancel and ValueError to every retry.
+    supports_cancel: ClassVar[bool] = True
+    supports_retry: ClassVar[bool] = True
+    supports_time_limit: ClassVar[bool] = True
 
     __slots__ = (
         "_accepted_count",
@@ -86,6 +92,7 @@ class BrokerEngine(BrokerLooking):
         shutdown_timeout: float | None = 25.0,
         backend: str | None = None,
         broker_url: str | None = None,
+        time_limit: float | None = None,
     ) -> None:
         url = broker_url if broker_url is not None else os.environ.get("TASQ_BROKER_URL")
         # The contract checks every option (refused_options below), then this engine's state.
@@ -104,6 +111,7 @@ class BrokerEngine(BrokerLooking):
             shutdown_timeout=shutdown_timeout,
             backend=self.backend_name if backend is None else backend,
             broker_url=url or None,
+            time_limit=time_limit,
         )
         assert url  # refused_options refused a missing one
         self.local_worker = self.check_broker_url(url)
@@ -188,6 +196,7 @@ class BrokerEngine(BrokerLooking):
         waited = set(executor.running) if executor.cancel_pending else set(self._local.live_ids()) - later
         self._local.wait_until(lambda live: not waited.intersection(live), remaining(deadline))
         self._stop_workers(remaining(deadline))
+        executor.stop_watchdog()
         with self._guard:
             self._workers_running = False
         self._cancel_left()
@@ -214,6 +223,7 @@ class BrokerEngine(BrokerLooking):
             self.close(timeout=self.shutdown_timeout if timeout is None else timeout)
         finally:
             self.executor.abandon_running(given_up(reason))
+            self.executor.stop_watchdog()
             lifecycle.forget(self)
 
     def _after_fork_in_child(self) -> None:

@@ -39,7 +39,9 @@ from ..hooks import (
 )
 from ..retry import next_attempt
 from ..task import RetryDelay, TaskOptions, TaskStatus
-from .ledger import Ledger
+from ..thread.time_limit import Watchdog, limited
+from .ledger import CANCELLED as MARKED_CANCELLED
+from .ledger import RUN, Ledger
 from .payload import TaskMessage
 
 if TYPE_CHECKING:
@@ -82,6 +84,20 @@ class Executor:
         self.cancel_pending = False  # the engine's close(cancel_pending=True) runs nothing more
         self.closing = False  # a retry that is not due yet is cancelled, as in the thread engine
         self._lock = threading.Lock()
+        self._watchdog: Watchdog | None = None
+
+    def watchdog(self) -> Watchdog:
+        """The time limits' thread of this engine's workers here, made with the first limit."""
+        if self._watchdog is None:
+            with self._lock:
+                if self._watchdog is None:
+                    self._watchdog = Watchdog(f"tasq-{self.engine.name}-time-limit")
+        return self._watchdog
+
+    def stop_watchdog(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.stop()
 
     def set_hooks(self, hooks: list[Hooks]) -> None:
         self.hook_objects = hooks
@@ -106,7 +122,10 @@ class Executor:
             # The store is unreachable: run the task (its outcome is reported all the same)
             # rather than drop it or hold the worker.
             logger.exception("could not record the start of task %d", message.id, extra={"task_id": message.id})
-            first_delivery = True
+            first_delivery = RUN
+        if first_delivery == MARKED_CANCELLED:
+            self.fail(ledger, message, TaskCancelled(f"task {message.id} was cancelled"))
+            return None
         if not first_delivery:
             logger.warning(
                 "task %d was delivered again after it finished; skipped", message.id, extra={"task_id": message.id}
@@ -126,6 +145,10 @@ class Executor:
         """Call the task inside the engine's ``around_task`` hooks; its error propagates."""
         task_id = attempt.message.id
         call: Callable[[], object] = functools.partial(fn, *args, **kwargs)
+        options = attempt.options
+        seconds = self.engine.time_limit if options is None or options.time_limit is None else options.time_limit
+        if seconds is not None:
+            call = limited(call, seconds, self.watchdog())
         for wrap in reversed(self.hooks.around_task):
             call = functools.partial(wrap, task_id, call)
         with use_engine(self.engine):  # tasks that enqueue more tasks send them through this engine

@@ -26,7 +26,13 @@ from ..task import TaskResult, TaskStatus, utc
 from .ids import snowflake
 from .payload import TaskMessage
 
-__all__ = ["Ledger", "LocalLedger", "NullLedger", "RedisLedger", "RemoteTaskError"]
+__all__ = ["CANCELLED", "RUN", "SKIP", "Ledger", "LocalLedger", "NullLedger", "RedisLedger", "RemoteTaskError"]
+
+# What ``started`` answers: run the attempt, skip it (it finished: a redelivery), or report
+# it cancelled (``cancel`` marked it before any attempt started).
+SKIP, RUN, CANCELLED = 0, 1, 2
+# A failed task's call as ``retry`` finds it: (name, args, kwargs), or why there is none.
+KeptCall = tuple[str, list[Any], dict[str, Any]] | str
 
 # Live records outlive the longest delay a broker accepts (Dramatiq: 7 days).
 RECORD_TTL = 7 * 24 * 3600
@@ -55,8 +61,17 @@ class Ledger(Protocol):
         """The broker refused the message: forget its record."""
         ...
 
-    def started(self, message: TaskMessage) -> bool:
-        """Record an attempt's start; False when the task already finished (a redelivery)."""
+    def started(self, message: TaskMessage) -> int:
+        """Record an attempt's start: ``RUN``; ``SKIP`` when the task already finished (a
+        redelivery); ``CANCELLED`` when ``cancel`` marked it (the caller reports it)."""
+        ...
+
+    def cancel(self, engine: str, task_id: int) -> bool:
+        """Mark a task that no attempt has started (or that waits for its next) cancelled."""
+        ...
+
+    def failed_call(self, engine: str, task_id: int) -> KeptCall:
+        """The call of a failed task, kept with its record (``results``), for ``retry``."""
         ...
 
     def retrying(self, message: TaskMessage) -> None: ...
@@ -81,8 +96,14 @@ class NullLedger:
     def discard(self, message: TaskMessage) -> None:
         pass
 
-    def started(self, message: TaskMessage) -> bool:
-        return True
+    def started(self, message: TaskMessage) -> int:
+        return RUN
+
+    def cancel(self, engine: str, task_id: int) -> bool:
+        return False  # no store beside the broker: a sent message cannot be taken back
+
+    def failed_call(self, engine: str, task_id: int) -> KeptCall:
+        return "the broker keeps no records without a Redis beside it"
 
     def retrying(self, message: TaskMessage) -> None:
         pass
@@ -107,6 +128,7 @@ class LocalLedger:
         self._changed = threading.Condition(threading.Lock())
         self._live: dict[int, list[Any]] = {}  # id -> [status, attempts, enqueued_at, started_at]
         self._finished: dict[int, TaskResult] = {}
+        self._calls: dict[int, tuple[str, list[Any], dict[str, Any]]] = {}  # failed tasks' calls
         self._order: deque[int] = deque()
 
     def accept(self, engine: str, producer: str) -> int:
@@ -120,15 +142,29 @@ class LocalLedger:
             self._live.pop(message.id, None)
             self._changed.notify_all()
 
-    def started(self, message: TaskMessage) -> bool:
+    def started(self, message: TaskMessage) -> int:
         with self._changed:
             record = self._live.get(message.id)
             if record is None:
-                return False
+                return SKIP
+            if record[0] is _CANCELLED:
+                return CANCELLED
             record[0], record[1] = TaskStatus.RUNNING, message.attempt
             if record[3] is None:
                 record[3] = time.time()
+            return RUN
+
+    def cancel(self, engine: str, task_id: int) -> bool:
+        with self._changed:
+            record = self._live.get(task_id)
+            if record is None or record[0] is not TaskStatus.PENDING:
+                return False
+            record[0] = _CANCELLED
             return True
+
+    def failed_call(self, engine: str, task_id: int) -> KeptCall:
+        with self._changed:
+            return _kept(task_id, self._finished.get(task_id), self._live.get(task_id), self._calls.get(task_id))
 
     def retrying(self, message: TaskMessage) -> None:
         with self._changed:
@@ -152,9 +188,13 @@ class LocalLedger:
                     started_at=None if record[3] is None else utc(record[3]),
                     finished_at=utc(time.time()),
                 )
+                if status is TaskStatus.FAILED:
+                    self._calls[message.id] = (message.name, list(message.args), dict(message.kwargs))
                 self._order.append(message.id)
                 if len(self._order) > self._size:
-                    self._finished.pop(self._order.popleft(), None)
+                    dropped = self._order.popleft()
+                    self._finished.pop(dropped, None)
+                    self._calls.pop(dropped, None)
             self._changed.notify_all()
             return True
 
@@ -169,7 +209,7 @@ class LocalLedger:
             status, attempts, enqueued_at, started_at = record
         return TaskResult(
             id=task_id,
-            status=status,
+            status=TaskStatus.PENDING if status is _CANCELLED else status,
             attempts=attempts,
             return_value=None,
             error=None,
@@ -217,6 +257,7 @@ _START = """
 local key = ARGV[1] .. ':task:' .. ARGV[2]
 local status = redis.call('HGET', key, 'status')
 if (not status) or status == 'DONE' or status == 'FAILED' then return 0 end
+if status == 'CANCELLED' then return 2 end
 redis.call('HSET', key, 'status', 'RUNNING', 'attempts', ARGV[3])
 redis.call('HSETNX', key, 'started_at', ARGV[4])
 return 1
@@ -225,6 +266,13 @@ return 1
 _RETRY = """
 local key = ARGV[1] .. ':task:' .. ARGV[2]
 if redis.call('HGET', key, 'status') == 'RUNNING' then redis.call('HSET', key, 'status', 'PENDING') end
+return 1
+"""
+
+_CANCEL = """
+local key = ARGV[1] .. ':task:' .. ARGV[2]
+if redis.call('HGET', key, 'status') ~= 'PENDING' then return 0 end
+redis.call('HSET', key, 'status', 'CANCELLED')
 return 1
 """
 
@@ -243,7 +291,7 @@ if keep == 0 then
   return 1
 end
 redis.call('HSET', key, 'status', ARGV[3], 'finished_at', ARGV[4], 'attempts', ARGV[6],
-  'error_type', ARGV[7], 'error', ARGV[8], 'traceback', ARGV[9], 'value', ARGV[10])
+  'error_type', ARGV[7], 'error', ARGV[8], 'traceback', ARGV[9], 'value', ARGV[10], 'call', ARGV[12])
 redis.call('EXPIRE', key, ARGV[11])
 local finished = ARGV[1] .. ':finished'
 redis.call('RPUSH', finished, ARGV[2])
@@ -266,6 +314,7 @@ class RedisLedger:
         self._start = client.register_script(_START)
         self._retry = client.register_script(_RETRY)
         self._finish = client.register_script(_FINISH)
+        self._cancel = client.register_script(_CANCEL)
 
     def accept(self, engine: str, producer: str) -> int:
         return int(self._accept(args=[_prefix(engine), time.time(), producer, RECORD_TTL]))
@@ -273,20 +322,36 @@ class RedisLedger:
     def discard(self, message: TaskMessage) -> None:
         self._discard(args=[_prefix(message.engine), message.id, message.producer])
 
-    def started(self, message: TaskMessage) -> bool:
-        return bool(self._start(args=[_prefix(message.engine), message.id, message.attempt, time.time()]))
+    def started(self, message: TaskMessage) -> int:
+        return int(self._start(args=[_prefix(message.engine), message.id, message.attempt, time.time()]))
+
+    def cancel(self, engine: str, task_id: int) -> bool:
+        return bool(self._cancel(args=[_prefix(engine), task_id]))
+
+    def failed_call(self, engine: str, task_id: int) -> KeptCall:
+        raw = self._client.hmget(f"{_prefix(engine)}:task:{task_id}", "status", "call")
+        status, call = (None if value is None else _text(value) for value in raw)
+        if status is None:
+            return _unknown(task_id)
+        if status != "FAILED":
+            return _not_failed(task_id, status)
+        if not call:
+            return f"task {task_id} failed but its call was not kept"
+        name, args, kwargs = json.loads(call)
+        return str(name), list(args), dict(kwargs)
 
     def retrying(self, message: TaskMessage) -> None:
         self._retry(args=[_prefix(message.engine), message.id])
 
     def finished(self, message: TaskMessage, status: TaskStatus, value: object, error: BaseException | None) -> bool:
-        error_type = error_text = trace = stored = ""
+        error_type = error_text = trace = stored = call = ""
         if message.results:
             if error is not None:
                 error_type, error_text, trace = _describe_error(error)
+                call = json.dumps([message.name, message.args, message.kwargs])
             stored = _json_or_empty(value)
         args = [_prefix(message.engine), message.id, status.value, time.time(), message.results, message.attempt]
-        args += [error_type, error_text, trace, stored, RECORD_TTL]
+        args += [error_type, error_text, trace, stored, RECORD_TTL, call]
         return bool(self._finish(args=args))
 
     def result(self, engine: str, task_id: int) -> TaskResult | None:
@@ -300,7 +365,7 @@ class RedisLedger:
         value = json.loads(record["value"]) if record.get("value") else None
         return TaskResult(
             id=task_id,
-            status=TaskStatus(record.get("status", "PENDING")),
+            status=TaskStatus(_shown(record.get("status", "PENDING"))),
             attempts=int(record.get("attempts", 0)),
             return_value=value,
             error=error,
@@ -312,6 +377,33 @@ class RedisLedger:
     def outstanding(self, engine: str, producer: str) -> int | None:
         value = self._client.get(f"{_prefix(engine)}:outstanding:{producer}")
         return max(0, int(value)) if value is not None else 0
+
+
+_CANCELLED: Any = "CANCELLED"  # a live record cancel() marked: shown PENDING until a worker reports it
+
+
+def _shown(status: str) -> str:
+    return "PENDING" if status == _CANCELLED else status
+
+
+def _unknown(task_id: int) -> str:
+    return f"task {task_id} is not known (or its record is no longer kept: results=N keeps the last N)"
+
+
+def _not_failed(task_id: int, status: str) -> str:
+    if status == "DONE":
+        return f"task {task_id} succeeded; only a failed task can be retried"
+    return f"task {task_id} has not finished"
+
+
+def _kept(
+    task_id: int, finished: TaskResult | None, live: object, call: tuple[str, list[Any], dict[str, Any]] | None
+) -> KeptCall:
+    if finished is None:
+        return _not_failed(task_id, "PENDING") if live is not None else _unknown(task_id)
+    if finished.status is not TaskStatus.FAILED:
+        return _not_failed(task_id, finished.status.value)
+    return call if call is not None else f"task {task_id} failed but its call was not kept"
 
 
 def _prefix(engine: str) -> str:

@@ -33,6 +33,9 @@ def unwrap(call: Callable[[], object]) -> object:
         and len(target.args) == 2
     ):
         target = target.args[1]
+    # A call under a time limit carries the call it limits.
+    while hasattr(type(target), "tasq_call"):
+        target = target.tasq_call
     self = getattr(target, "__self__", None)
     if self is not None and getattr(target, "__name__", None) == "do":
         return self

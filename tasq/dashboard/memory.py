@@ -1,18 +1,20 @@
 """``MemorySource``: the dashboard of one in-process engine, learnt from its hooks.
 
 What the hooks hand over: the id at enqueue, the call of each attempt (so the task's name and
-arguments once it starts), retries, and each outcome with its error. What they do not, and the
-engine method that would close the gap:
+arguments once it starts), retries, and each outcome with its error. The rest comes from the
+engine when it can tell:
 
-- the name, arguments and due time of a task that has not started yet (``after_enqueue`` gets
-  only the id): pending and delayed tasks show as ids, all "pending" — an engine method
-  ``pending() -> list[(task_id, task, run_at)]``, or ``after_enqueue(task_id, task, run_at)``;
-- periodic schedules — ``schedules() -> list[(name, schedule, next_run)]``;
-- cancelling — ``cancel(task_id)``; when the engine has it, it is used;
+- tasks that have not started: an engine's ``pending(limit)`` gives ``(task_id, call, run_at)``
+  of what it can list (the thread engine: delayed tasks, retries waiting for their delay and
+  tasks queued with a priority), so they show their name, arguments, state and due time.
+  A task queued plainly shows its id until it starts, which is the next thing it does;
+- periodic schedules: ``tasq.periodic``'s ticker of the engine (see ``schedules.py``);
+- cancelling: the engine's ``cancel(task_id)``, when it supports it;
 - other processes: this is one process's view (a store's source sees them all).
 
-``retry`` uses the engine's ``retry(task_id)`` when it has one; otherwise it enqueues the
-failed task again (same task, same arguments, a new id), for the failures it keeps.
+``retry`` uses the engine's ``retry(task_id)`` when it supports it and keeps the failed task;
+otherwise it enqueues the failed task again (same task, same arguments, a new id), for the
+failures it keeps.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from typing import Any
 
 from ..engine import TasQ
 from ..task import Stats
-from .describe import arguments
+from .describe import arguments, task_name, unwrap
 from .recorder import Live, Recorder
 from .records import Failure, NameSummary, Snapshot, TaskLine
+from .schedules import schedules_of
 
 __all__ = ["MemorySource"]
 
@@ -52,8 +55,10 @@ class MemorySource:
             engine.add_hooks(self.recorder)
         except RuntimeError:  # already started: hooks can no longer be added
             self.recorder = None
-        self._engine_cancel = getattr(engine, "cancel", None)
-        self._engine_retry = getattr(engine, "retry", None)
+        # An engine without the capability has the method of the contract, which refuses.
+        self._engine_cancel = _supported(engine, "cancel")
+        self._engine_retry = _supported(engine, "retry")
+        self._engine_pending = getattr(engine, "pending", None)
 
     @property
     def can_cancel(self) -> bool:
@@ -72,14 +77,33 @@ class MemorySource:
     def cancel(self, task_id: int) -> bool:
         if self._engine_cancel is None:
             raise NotImplementedError(f"engine {self.name!r} cannot cancel a task")
+        self._learn_call(task_id)
         return bool(self._engine_cancel(task_id))
+
+    def _learn_call(self, task_id: int) -> None:
+        """Before a cancel: the call of a task that never started, so that its failure card
+        names it and shows its arguments."""
+        recorder = self.recorder
+        live = None if recorder is None else recorder.live.get(task_id)
+        if live is None or live.task is not None or self._engine_pending is None:
+            return
+        for listed_id, call, _ in self._engine_pending(None):
+            if listed_id == task_id:
+                live.task = task = unwrap(call)
+                live.name = task_name(task)
+                return
 
     def retry(self, task_id: int) -> int:
         recorder = self.recorder
-        if self._engine_retry is not None:
-            new_id = int(self._engine_retry(task_id))
-        else:
-            task = None if recorder is None else recorder.failed_tasks.get(task_id)
+        task = None if recorder is None else recorder.failed_tasks.get(task_id)
+        new_id: int | None = None
+        if self._engine_retry is not None and self.engine().results:  # the engine keeps failed tasks
+            try:
+                new_id = int(self._engine_retry(task_id))
+            except ValueError:
+                if task is None:
+                    raise
+        if new_id is None:
             if task is None:
                 raise ValueError(f"task {task_id} is not a failed task this dashboard keeps")
             new_id = self.engine().enqueue(task)
@@ -100,9 +124,18 @@ class MemorySource:
         # One pass over the live tasks, no sort of them all: a queue may hold a million.
         started = [task_id for task_id, record in live.items() if record.started_at is not None or task_id in running]
         started_ids = set(started)
-        waiting_ids = heapq.nsmallest(limit, (task_id for task_id in live if task_id not in started_ids))
+        # What the engine can list first (delayed, retrying, prioritized: the tasks one may
+        # want to cancel), then the lowest ids of the rest.
+        listed = self._listed(limit, started_ids)
+        queued = heapq.nsmallest(
+            limit - len(listed), (task_id for task_id in live if task_id not in started_ids and task_id not in listed)
+        )
         running_lines = [_line(task_id, live[task_id], True, args) for task_id in sorted(started)[:limit]]
-        waiting_lines = [_line(task_id, live[task_id], False, args) for task_id in waiting_ids]
+        waiting_lines = sorted(
+            [_listed_line(task_id, live.get(task_id), call, run_at, args) for task_id, (call, run_at) in listed.items()]
+            + [_line(task_id, live[task_id], False, args) for task_id in queued],
+            key=_by_id,
+        )
         failures = list(recorder.failures)[::-1][:limit]
         retried = recorder.retried
         return Snapshot(
@@ -113,12 +146,33 @@ class MemorySource:
             names=_summaries(dict(recorder.by_name), dict(recorder.totals), now),
             running=tuple(running_lines),
             waiting=tuple(waiting_lines),
-            periodic=(),
+            periodic=schedules_of(engine),
             failures=tuple(_shown(failure, args, retried.get(failure.task_id)) for failure in failures),
             can_cancel=self.can_cancel,
             can_retry=self.can_retry,
-            blind=_BLIND if self.can_cancel else (*_BLIND, "cancel: the engine has no cancel(task_id)"),
+            blind=self._blind(),
         )
+
+    def _listed(self, limit: int, started: set[int]) -> dict[int, tuple[object, float | None]]:
+        """The engine's own listing of tasks not started, by id: (call, run_at)."""
+        if self._engine_pending is None or limit <= 0:
+            return {}
+        return {
+            task_id: (call, run_at)
+            for task_id, call, run_at in self._engine_pending(limit)
+            if task_id not in started  # drawn by a worker since the hooks said so
+        }
+
+    def _blind(self) -> tuple[str, ...]:
+        blind: list[str] = []
+        if self._engine_pending is None:
+            blind.append("names, arguments and due times of tasks that have not started yet")
+        else:
+            blind.append("names and arguments of tasks queued to run next, until they start")
+        blind.append("tasks of other processes")
+        if not self.can_cancel:
+            blind.append("cancel: the engine has no cancel(task_id)")
+        return tuple(blind)
 
     def _blind_snapshot(self, stats: Stats, running_ids: list[int], limit: int) -> Snapshot:
         lines = tuple(
@@ -142,7 +196,7 @@ class MemorySource:
             names=(),
             running=lines,
             waiting=(),
-            periodic=(),
+            periodic=schedules_of(self.engine()),
             failures=(),
             can_cancel=self.can_cancel,
             can_retry=False,
@@ -150,11 +204,31 @@ class MemorySource:
         )
 
 
-_BLIND = (
-    "names, arguments and due times of tasks that have not started yet",
-    "periodic schedules",
-    "tasks of other processes",
-)
+def _supported(engine: TasQ, method: str) -> Any:
+    flag = getattr(type(engine), f"supports_{method}", None)
+    if flag is False:
+        return None
+    return getattr(engine, method, None)
+
+
+def _by_id(line: TaskLine) -> int:
+    return line.task_id
+
+
+def _listed_line(task_id: int, live: Live | None, call: object, run_at: float | None, args: bool) -> TaskLine:
+    attempt = 1 if live is None else live.attempt
+    task = unwrap(call)  # type: ignore[arg-type]
+    state: Any = "retrying" if attempt > 1 else "delayed" if run_at is not None else "pending"
+    return TaskLine(
+        task_id=task_id,
+        name=task_name(task),
+        state=state,
+        attempt=attempt,
+        enqueued_at=None if live is None else live.enqueued_at,
+        started_at=None,
+        run_at=run_at,
+        args=arguments(task) if args else None,
+    )
 
 
 def _line(task_id: int, live: Live, running: bool, args: bool) -> TaskLine:

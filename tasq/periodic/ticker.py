@@ -109,6 +109,11 @@ class Ticker:
         with self._lock:
             return {entry.function.options.name or "?": entry.due for entry in self._entries}
 
+    def schedules(self) -> list[tuple[PeriodicFunction[..., Any], datetime | None]]:
+        """Each function this ticker runs, with its next slot (None before the ticker has looked)."""
+        with self._lock:
+            return [(entry.function, entry.due) for entry in self._entries]
+
     # -- the thread ---------------------------------------------------------------------
 
     def _run(self) -> None:

@@ -5,7 +5,13 @@ ready queue, the priority heap, the scheduler) and then checks for a put that ra
 ``close()``: the entry may sit behind the workers' stop signals, and once every worker is
 gone nobody else will look at the queue again (``after_late_put``). ``put_straight`` is
 that sequence for a task with nothing to plan; ``ThreadEngine.enqueue`` repeats it inline
-for the commonest case (a plain function, no options), where one call more is measurable.
+for the commonest cases (a plain function, or an object of a ``Task`` type already checked,
+no options), where one call more is measurable.
+
+``task_types`` holds the ``Task`` types checked once: those whose ``do`` is a plain function
+defined on the class and which carry no ``tasq_options``. ``enqueue`` takes an object of such
+a type the short way when its ``do`` is still that function (an instance's own ``do`` is
+checked in full). Bounded: types made at run time would otherwise be kept alive here.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import functools
 import inspect
 import threading
 import time
+import types
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -26,6 +34,7 @@ from .eager import run_eagerly
 from .entry import Call, Entry, TaskState, task_name
 from .outcomes import cancel, cancel_queued
 from .priority import make_ready
+from .time_limit import limited
 
 if TYPE_CHECKING:
     from .engine import ThreadEngine
@@ -36,13 +45,20 @@ __all__ = [
     "accept_async",
     "after_enqueue",
     "before_enqueue",
+    "limit",
     "put_straight",
     "reject_generator",
     "resolve",
+    "task_types",
 ]
 
 GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 _NEW = 0  # ThreadEngine._state before start()
+_MethodType = types.MethodType
+_FunctionType = types.FunctionType
+
+task_types: dict[type, Callable[..., object]] = {}  # a checked Task type -> its do function
+TASK_TYPES_KEPT = 256
 
 
 def put_straight(engine: ThreadEngine, call: Call) -> int:
@@ -73,6 +89,7 @@ def accept(
     seconds, chosen = check_schedule(delay, priority, options)
     if timeout is not None:
         timeout = check_seconds("timeout", timeout)
+    call = limit(engine, call, options)
     if engine._eager:
         return run_eagerly(engine, call, options, chosen)
     holds_slot = False
@@ -94,6 +111,7 @@ async def accept_async(
         raise TasQClosed(f"engine {engine.name!r} is closed")
     call, options = resolve(task)
     seconds, chosen = check_schedule(delay, priority, options)
+    call = limit(engine, call, options)
     await wait_for_space(engine, None if timeout is None else check_seconds("timeout", timeout))
     return start_and_accept(engine, call, options, seconds, chosen, holds_slot=True)
 
@@ -125,6 +143,12 @@ def start_and_accept(
     if engine._closed:
         after_late_put(engine)
     return task_id
+
+
+def limit(engine: ThreadEngine, call: Call, options: TaskOptions | None) -> Call:
+    """``call`` under its time limit, the task's own or the engine's (see time_limit.py)."""
+    seconds = engine.time_limit if options is None or options.time_limit is None else options.time_limit
+    return call if seconds is None else limited(call, seconds, engine._watchdog)
 
 
 def before_enqueue(engine: ThreadEngine, task_id: int, call: Call, state: TaskState | None) -> TaskState | None:
@@ -173,6 +197,8 @@ def resolve(task: object) -> tuple[Call, TaskOptions | None]:
     do = getattr(task, "do", None)
     if do is not None and callable(do):
         reject_generator(do)
+        if options is None:
+            remember_task_type(task, do)
         return do, options
     if inspect.iscoroutine(task):
         raise TypeError("enqueue takes the coroutine function, not a coroutine object: drop the ()")
@@ -182,6 +208,16 @@ def resolve(task: object) -> tuple[Call, TaskOptions | None]:
         )
     reject_generator(task)
     return task, options
+
+
+def remember_task_type(task: object, do: object) -> None:
+    """Note ``type(task)`` in ``task_types`` if its objects can be taken without a check."""
+    kind = type(task)
+    if type(do) is not _MethodType or hasattr(kind, "tasq_options") or len(task_types) >= TASK_TYPES_KEPT:
+        return
+    func = do.__func__
+    if type(func) is _FunctionType and getattr(kind, "do", None) is func:
+        task_types[kind] = func
 
 
 def reject_generator(fn: object) -> None:

@@ -15,6 +15,7 @@ from ..checks import check_seconds, remaining
 from ..hooks import CANCELLED, DONE, FAILED, RETRIED
 from ..task import Stats, TaskResult
 from .entry import Entry
+from .listing import Waiting, pending
 from .results import ResultStore
 
 __all__ = ["Accounting"]
@@ -80,6 +81,11 @@ class Accounting:
     def running_ids(self) -> list[int]:
         """The ids of the tasks running right now."""
         return sorted([task_id for task_id in self._slots if task_id] + list(self._detached))
+
+    def pending(self, limit: int | None = None) -> list[Waiting]:
+        """``(task_id, call, run_at)`` of the tasks delayed, waiting for a retry or queued with a
+        priority, lowest id first (see listing.py); ``run_at`` is a ``time.time()`` stamp or None."""
+        return pending(self, limit)  # type: ignore[arg-type]  # self is a ThreadEngine
 
     def stats(self) -> Stats:
         totals = self._totals()

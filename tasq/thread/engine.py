@@ -37,14 +37,17 @@ from .accept import (
     put_straight,
     reject_generator,
     resolve,
+    task_types,
 )
 from .aio import LoopThread
 from .backpressure import wake_async_space_waiters
+from .control import Control
 from .entry import Entry
 from .outcomes import abandon_running, cancel_all, cancel_queued
 from .priority import make_ready
 from .results import ResultStore
 from .scheduler import Scheduler
+from .time_limit import Watchdog
 from .workers import worker_main
 
 __all__ = ["ThreadEngine"]
@@ -55,16 +58,20 @@ P = ParamSpec("P")
 
 _NEW, _STARTED, _CLOSED = range(3)
 _FunctionType = types.FunctionType
+_MethodType = types.MethodType
 _NONE_CHECKED: Any = object()  # no function has taken the put-only path yet
 _NO_BROKER = "broker_url needs a distributed backend, e.g. TasQ(backend='dramatiq', broker_url=...)"
 
 
-class ThreadEngine(accounting.Accounting, TasQ):
+class ThreadEngine(accounting.Accounting, Control, TasQ):
     """``TasQ`` on a pool of worker threads: ``TasQ(...)`` with the default ``backend="thread"``."""
 
     runs_tasks_in_process: ClassVar[bool] = True
     supports_any_callable: ClassVar[bool] = True
     supports_queue_size: ClassVar[bool] = True
+    supports_cancel: ClassVar[bool] = True
+    supports_retry: ClassVar[bool] = True
+    supports_time_limit: ClassVar[bool] = True
 
     # Slots keep attribute reads on the hot path at their fastest.
     __slots__ = (
@@ -95,6 +102,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
         "_state",
         "_straight_in",
         "_threads",
+        "_watchdog",
         "_worker_counts",
         "_workers_gone",
     )
@@ -132,6 +140,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
             functools.partial(make_ready, self), f"tasq-{self.name}-scheduler"
         )
         self._loop = LoopThread(f"tasq-{self.name}-loop")
+        self._watchdog = Watchdog(f"tasq-{self.name}-time-limit")  # its thread starts with a limited task
         self._threads: list[threading.Thread] = []
         self._slots: list[int] = []  # per worker: the id of the task it runs, or 0
         self._started: list[float] = []  # per worker: when its running first attempt started
@@ -159,6 +168,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
             not self._eager
             and not self._closed
             and not self.queue_size
+            and self.time_limit is None
             and (self._state == _STARTED or not self.autostart)
         )
         self._put_only = (
@@ -269,6 +279,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
             )
         elif self._outstanding() <= 0:
             self._loop.stop()
+            self._watchdog.stop()
             lifecycle.forget(self)
         return still_running
 
@@ -290,6 +301,7 @@ class ThreadEngine(accounting.Accounting, TasQ):
             cancel_all(self, self._scheduler.stop(), "that were not due yet")
             cancel_queued(self)
             abandon_running(self, given_up(reason))
+            self._watchdog.stop()
             lifecycle.forget(self)
 
     def _after_fork_in_child(self) -> None:
@@ -321,16 +333,30 @@ class ThreadEngine(accounting.Accounting, TasQ):
         # that inspect and help() show is the contract's (see __signature__ below).
         def enqueue(self, task, **options):
             """Accept a task (an object with ``do()``, or a zero-argument callable); return its id."""
-            if task is self._last_checked and not options:
-                if self._put_only:
-                    # accept.put_straight, inline: take an id, put, check for a race with close().
-                    task_id = next(self._ids)
-                    self._ready.put((task_id, task, None))
-                    if self._closed:
-                        self._after_late_put()
-                    return task_id
-                if self._straight_in:
-                    return put_straight(self, task)
+            if not options:
+                if task is self._last_checked:
+                    if self._put_only:
+                        # accept.put_straight, inline: take an id, put, check for a race with close().
+                        task_id = next(self._ids)
+                        self._ready.put((task_id, task, None))
+                        if self._closed:
+                            self._after_late_put()
+                        return task_id
+                    if self._straight_in:
+                        return put_straight(self, task)
+                elif (func := task_types.get(type(task))) is not None:
+                    # An object of a Task type checked once (accept.task_types): its do() is
+                    # the call, unless this object has a do() of its own.
+                    do = task.do
+                    if type(do) is _MethodType and do.__func__ is func:
+                        if self._put_only:
+                            task_id = next(self._ids)
+                            self._ready.put((task_id, do, None))
+                            if self._closed:
+                                self._after_late_put()
+                            return task_id
+                        if self._straight_in:
+                            return put_straight(self, do)
             return self._enqueue_checked(task, **options)
 
     def _enqueue_checked(

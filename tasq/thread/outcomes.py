@@ -11,7 +11,9 @@ Who reports a task:
   ``_abandoning``, and ``abandon_running`` sets it before it reads the slots, so no id is
   missed or reported twice.
 
-A retry is not an outcome: ``settle_error`` schedules the next attempt (see ``tasq.retry``).
+A retry is not an outcome: ``settle_error`` schedules the next attempt (see ``tasq.retry``),
+or, called by a worker with ``here=True``, hands a retry that is due now back to that worker,
+which runs it at once (``workers.run_again``), outside the except clause of the attempt before.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable
+from logging import ERROR
 from queue import Empty
 from types import CoroutineType
 from typing import TYPE_CHECKING
@@ -40,6 +43,7 @@ from ..hooks import (
     log_cancelled_many,
     log_failed,
     log_retry,
+    logger,
 )
 from ..retry import next_attempt
 from ..task import TaskStatus
@@ -117,11 +121,17 @@ def release_when_idle(engine: ThreadEngine) -> None:
         lifecycle.forget(engine)
 
 
-def settle_error(engine: ThreadEngine, entry: Entry, error: BaseException, counts: list[int] | None) -> None:
-    """An attempt raised ``error``: the task fails, or (``RetryTask``) its next attempt is planned."""
+def settle_error(
+    engine: ThreadEngine, entry: Entry, error: BaseException, counts: list[int] | None, here: bool = False
+) -> Entry | None:
+    """An attempt raised ``error``: the task fails, or (``RetryTask``) its next attempt is planned.
+
+    With ``here`` (a worker calling), a next attempt due now is returned for the caller to
+    run itself; otherwise the result is None.
+    """
     if not isinstance(error, RetryTask):
         report_failed(engine, entry, error, counts)
-        return
+        return None
     task_id, call, state = entry
     attempt = 1 if state is None else state.attempt
     options = None if state is None else state.options
@@ -130,10 +140,13 @@ def settle_error(engine: ThreadEngine, entry: Entry, error: BaseException, count
     failure, delay = next_attempt(task_id, attempt, max_retry, error, retry_delay)
     if failure is not None:
         report_failed(engine, entry, failure, counts)
-        return
+        return None
     if engine._abandoning and not claim(engine, task_id):
-        return
-    count(engine, RETRIED, counts)
+        return None
+    if counts is not None:
+        counts[RETRIED] += 1  # inline: this runs once per retry
+    else:
+        count(engine, RETRIED, None)
     log_retry(task_id, attempt, max_retry, delay, error)
     for hook in engine._hooked.after_retry:
         call_guarded(hook, task_id, error)
@@ -148,6 +161,8 @@ def settle_error(engine: ThreadEngine, entry: Entry, error: BaseException, count
     elif delay > 0:
         if not engine._scheduler.schedule(time.monotonic() + delay, entry):
             cancel(engine, entry)
+    elif here:
+        return entry  # the worker runs it now, as the seed's in-place retry loop does
     elif engine._closed:
         # A graceful close still finishes what runs, so the retry runs here and now:
         # queued, it would land behind the workers' stop signals.
@@ -156,6 +171,7 @@ def settle_error(engine: ThreadEngine, entry: Entry, error: BaseException, count
         run_attempts(engine, entry, counts)
     else:
         make_ready(engine, entry)
+    return None
 
 
 def report_done(engine: ThreadEngine, entry: Entry, value: object, counts: list[int] | None) -> None:
@@ -203,7 +219,7 @@ def report_failed(
         state.holds_slot = False
         release_space(engine)
     if engine._results is not None:
-        engine._results.finished(task_id, TaskStatus.FAILED, attempts, None, error)
+        engine._results.finished(task_id, TaskStatus.FAILED, attempts, None, error, entry)
     for hook in engine._hooked.after_failed:
         call_guarded(hook, task_id, error)
     on_failed = engine._on_failed
@@ -215,9 +231,12 @@ def report_failed(
     if cancelled:
         log_cancelled(task_id, error, log_level)
         count(engine, CANCELLED, counts)
-    else:
+    elif logger.isEnabledFor(ERROR):  # nothing to describe for a logger that drops the record
         log_failed(task_id, describe(call), error)
-    count(engine, FAILED, counts)
+    if counts is not None:
+        counts[FAILED] += 1  # inline: this runs once per failure
+    else:
+        count(engine, FAILED, None)
     if engine._joiners:
         engine._notify_joiners()
 
@@ -270,7 +289,7 @@ def cancel_queued(engine: ThreadEngine) -> None:
             continue
         if entry is TOKEN:
             entry = pop_token(engine)
-            if entry is None:
+            if entry is None or entry is TOKEN:  # TOKEN: a cancelled entry's place in the heap
                 continue
         taken.append(entry)
     for _ in range(sentinels):

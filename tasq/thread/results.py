@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Any
 
 from ..task import TaskResult, TaskStatus, utc
+from .entry import Entry
 
 __all__ = ["ResultStore"]
 
-# (done, attempts, return_value, error, enqueued_at, started_at, finished_at). ``done`` is a
+# (done, attempts, return_value, error, enqueued_at, started_at, finished_at), and for a
+# failed task its entry last (what ``retry`` enqueues again). ``done`` is a
 # bool rather than a TaskStatus: a record of ints, floats and None is one the garbage
 # collector stops tracking, where an enum member kept every record tracked.
 _Finished = tuple[bool, int, object, "BaseException | None", float, "float | None", float]
@@ -63,7 +66,13 @@ class ResultStore:
             self._attempts[task_id] = attempt
 
     def finished(
-        self, task_id: int, status: TaskStatus, attempts: int, value: object, error: BaseException | None
+        self,
+        task_id: int,
+        status: TaskStatus,
+        attempts: int,
+        value: object,
+        error: BaseException | None,
+        entry: Entry | None = None,
     ) -> None:
         now = time.time()
         enqueued_at = self._records.get(task_id, now)
@@ -72,8 +81,25 @@ class ResultStore:
         started_at = self._started_at.pop(task_id, None)
         if attempts > 1:
             self._attempts.pop(task_id, None)
-        self._records[task_id] = (status is TaskStatus.DONE, attempts, value, error, enqueued_at, started_at, now)
+        done = status is TaskStatus.DONE
+        record = (done, attempts, value, error, enqueued_at, started_at, now)
+        self._records[task_id] = record if done or entry is None else (*record, entry)  # type: ignore[assignment]
         self.keep(task_id)
+
+    def failed_entry(self, task_id: int) -> Entry | str:
+        """The entry a failed task ran as; else why there is none (a str)."""
+        record = self._records.get(task_id)
+        if record is None:
+            return f"task {task_id} is not known (results keeps the last {self._size} finished tasks)"
+        if not isinstance(record, tuple):
+            return f"task {task_id} has not finished"
+        if record[0]:
+            return f"task {task_id} succeeded; only a failed task can be retried"
+        kept: tuple[Any, ...] = record  # a failed record carries its entry last
+        if len(kept) < 8:
+            return f"task {task_id} failed but its call was not kept"
+        entry: Entry = kept[7]
+        return entry
 
     def keep(self, task_id: int) -> None:
         """Count a finished record, dropping the oldest beyond ``size``."""
@@ -90,7 +116,7 @@ class ResultStore:
         if record is None:
             return None
         if isinstance(record, tuple):
-            done, attempts, value, error, enqueued_at, started_at, finished_at = record
+            done, attempts, value, error, enqueued_at, started_at, finished_at = record[:7]
             return TaskResult(
                 id=task_id,
                 status=TaskStatus.DONE if done else TaskStatus.FAILED,

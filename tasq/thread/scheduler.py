@@ -66,6 +66,18 @@ class Scheduler(Generic[T]):
             thread.join()
         return left
 
+    def withdraw(self, match: Callable[[T], bool], otherwise: Callable[[], T | None]) -> T | None:
+        """Take out the first entry ``match`` accepts; if there is none, ``otherwise()``,
+        called while no entry can fall due (the timer hands entries on under this lock)."""
+        with self._cond:
+            for index, (_, _, entry) in enumerate(self._heap):
+                if match(entry):
+                    self._heap[index] = self._heap[-1]
+                    self._heap.pop()
+                    heapq.heapify(self._heap)
+                    return entry
+            return otherwise()
+
     def _run(self) -> None:
         cond, heap = self._cond, self._heap
         while True:
@@ -80,5 +92,5 @@ class Scheduler(Generic[T]):
                         cond.wait()
                 if self._stopped:
                     return
-                entry = heapq.heappop(heap)[2]
-            self._on_due(entry)
+                # Handed on under the lock: withdraw() finds it here or where it went.
+                self._on_due(heapq.heappop(heap)[2])

@@ -3,14 +3,21 @@
 Which loop a worker runs is decided once, as it starts, from the engine's configuration:
 
 - ``loop_fast``: no hooks, no result store, no bound on the queue. The hot path: draw an
-  entry, run it, count it, call ``on_done``; anything unusual (an error, a coroutine, a
-  retry's state) goes to ``outcomes``.
+  entry, run it, count it, call ``on_done``; an error goes straight to the failed report,
+  and a plain task's retry due now runs again here (``retry_plain``: only the count and the
+  log line between attempts); anything else unusual (a coroutine, a delay, a retry's
+  state) goes to ``outcomes``.
 - ``loop_recording``: a result store (``results=N``) but no hooks and no bound. A plain
   first attempt is timed here and recorded with ``ResultStore.done_first``; the others take
   the general path (``attempt`` and ``outcomes``).
 - ``loop_hooked``: hooks or a bound on the queue. First attempts with at most one
   ``around_task`` hook still go the short way; the rest through ``attempt``. With hooks,
   each entry runs with ``current_task()`` set (a tuple; the record is made when asked).
+
+In every loop a retry due now runs again at once in the same worker (``run_again``), after
+the ``try`` statement of the attempt before, never inside its ``except`` clause: one
+attempt's exception does not chain to the next one's. The slot is cleared before every
+outcome is settled (``outcomes.abandon_running`` relies on it).
 
 They are three loops rather than one with branches because each branch left out of
 the fast loop is time per task; the measured figures are in ``benchmarks/bench_engine.py``.
@@ -21,21 +28,24 @@ from __future__ import annotations
 
 import functools
 import time
+from logging import WARNING
 from types import CoroutineType
 from typing import TYPE_CHECKING
 
 from ..context import set_thread_engine
-from ..hooks import DONE, _running, call_guarded, callback_raised, hook_raised
+from ..exceptions import RetryTask
+from ..hooks import DONE, RETRIED, _running, call_guarded, callback_raised, hook_raised, log_retry, logger
+from ..retry import next_attempt
 from .backpressure import release_space
-from .entry import TOKEN, Entry, running_task
-from .outcomes import cancel_queued, release_when_idle, report_done, settle, settle_error, spawn
+from .entry import TOKEN, Entry, TaskState, running_task
+from .outcomes import cancel_queued, release_when_idle, report_done, report_failed, settle, settle_error, spawn
 from .priority import prioritized
 from .results import ResultStore
 
 if TYPE_CHECKING:
     from .engine import ThreadEngine
 
-__all__ = ["attempt", "worker_main"]
+__all__ = ["attempt", "run_again", "worker_main"]
 
 _CoroutineType = CoroutineType
 
@@ -78,26 +88,42 @@ def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:
                 continue
         if entry is None:
             return
-        task_id, call, _ = entry
+        task_id, call, state = entry
         slots[index] = task_id
         try:
             value = call()
         except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
             slots[index] = 0
-            settle_error(engine, entry, error, counts)
+            if not isinstance(error, RetryTask):
+                report_failed(engine, entry, error, counts)
+                continue
+            asked: RetryTask | None = None
+            again: Entry | None = None
+            if state is None and not (error.delay or engine.retry_delay or engine._eager or engine._abandoning):
+                asked = error  # retry_plain takes it from here
+            else:
+                again = settle_error(engine, entry, error, counts, here=True)
+                if again is None:
+                    continue
+        else:
+            slots[index] = 0
+            if value is not None or engine._abandoning:
+                settle(engine, entry, value, counts)
+                continue
+            if on_done is not None:
+                try:
+                    on_done(task_id)
+                except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
+                    callback_raised("on_done", task_id, error)
+            counts[0] += 1  # DONE, as a literal: this line runs once per task
+            if engine._joiners:
+                engine._notify_joiners()
             continue
-        slots[index] = 0
-        if value is not None or engine._abandoning:
-            settle(engine, entry, value, counts)
-            continue
-        if on_done is not None:
-            try:
-                on_done(task_id)
-            except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-                callback_raised("on_done", task_id, error)
-        counts[0] += 1  # DONE, as a literal: this line runs once per task
-        if engine._joiners:
-            engine._notify_joiners()
+        # Out of the except clause: the next attempt's exception must not chain to this one.
+        if asked is not None:
+            retry_plain(engine, index, entry, asked, counts)
+        elif again is not None:
+            run_again(engine, index, again, counts)
 
 
 def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: ResultStore) -> None:
@@ -120,15 +146,7 @@ def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: R
             return
         task_id, call, state = entry
         if state is not None:
-            slots[index] = task_id
-            try:
-                value = attempt(engine, entry)
-            except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
-                slots[index] = 0
-                settle_error(engine, entry, error, counts)
-                continue
-            slots[index] = 0
-            settle(engine, entry, value, counts)
+            run_again(engine, index, entry, counts)
             continue
         started_at[index] = started = now()
         slots[index] = task_id
@@ -137,22 +155,26 @@ def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: R
         except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
             slots[index] = 0
             started_first(task_id, started)  # the general path settles it from the store
-            settle_error(engine, entry, error, counts)
+            again = settle_error(engine, entry, error, counts, here=True)
+            if again is None:
+                continue
+        else:
+            slots[index] = 0
+            if engine._abandoning or type(value) is _CoroutineType:
+                started_first(task_id, started)
+                settle(engine, entry, value, counts)
+                continue
+            done_first(task_id, value, started)
+            if on_done is not None:
+                try:
+                    on_done(task_id)
+                except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
+                    callback_raised("on_done", task_id, error)
+            counts[DONE] += 1
+            if engine._joiners:
+                engine._notify_joiners()
             continue
-        slots[index] = 0
-        if engine._abandoning or type(value) is _CoroutineType:
-            started_first(task_id, started)
-            settle(engine, entry, value, counts)
-            continue
-        done_first(task_id, value, started)
-        if on_done is not None:
-            try:
-                on_done(task_id)
-            except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-                callback_raised("on_done", task_id, error)
-        counts[DONE] += 1
-        if engine._joiners:
-            engine._notify_joiners()
+        run_again(engine, index, again, counts)  # out of the except clause: see loop_fast
 
 
 def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
@@ -191,16 +213,94 @@ def loop_hooked(engine: ThreadEngine, index: int, counts: list[int]) -> None:
                 value = attempt(engine, entry)
         except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
             slots[index] = 0
-            settle_error(engine, entry, error, counts)
+            again = settle_error(engine, entry, error, counts, here=True)
         else:
             slots[index] = 0
             if value is not None and type(value) is _CoroutineType:
                 spawn(engine, entry, value)
             else:
                 report_done(engine, entry, value, counts)
+            continue
         finally:
             if token is not None:
                 reset_running(token)
+        if again is not None:
+            run_again(engine, index, again, counts)  # out of the except clause: see loop_fast
+
+
+def run_again(engine: ThreadEngine, index: int, entry: Entry, counts: list[int]) -> None:
+    """Run ``entry`` in this worker, and each retry of it that is due now, at once (as the
+    seed's in-place retry loop does: no trip through the queue). Each attempt starts outside
+    the except clause of the one before, so one attempt's exception does not chain to the
+    next one's; the slot is clear whenever an outcome is settled (``abandon_running``)."""
+    slots = engine._slots
+    running = running_task if engine._hooks else None  # current_task(), as loop_hooked sets it
+    while True:
+        slots[index] = entry[0]
+        token = None if running is None else _running.set((running, entry))
+        try:
+            value = attempt(engine, entry)
+        except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+            slots[index] = 0
+            again = settle_error(engine, entry, error, counts, here=True)
+        else:
+            slots[index] = 0
+            settle(engine, entry, value, counts)
+            return
+        finally:
+            if token is not None:
+                _running.reset(token)
+        if again is None:
+            return
+        entry = again
+
+
+def retry_plain(engine: ThreadEngine, index: int, entry: Entry, error: RetryTask, counts: list[int]) -> None:
+    """``run_again`` for ``loop_fast``: the first attempt of the plain task ``entry`` asked
+    for a retry due now (``error``); attempts 2, 3, ... run here with nothing between two
+    of them but the count and the log line, and ``MaxRetryExceeded`` after the last one
+    (``tasq.retry.next_attempt`` words it). Anything else (a delay, eager mode, an exit)
+    goes the general way from that attempt on."""
+    task_id, call, _ = entry
+    slots, max_retry = engine._slots, engine.max_retry
+    number = 1  # the attempt that asked for the retry
+    while True:
+        if number >= max_retry:
+            failure, _ = next_attempt(task_id, number, max_retry, error, 0.0)
+            if failure is not None:  # always, at the last attempt
+                report_failed(engine, (task_id, call, at_attempt(number)), failure, counts)
+            return
+        counts[RETRIED] += 1
+        if logger.isEnabledFor(WARNING):
+            log_retry(task_id, number, max_retry, 0.0, error)
+        number += 1
+        slots[index] = task_id
+        try:
+            value = call()
+        except BaseException as raised:  # noqa: BLE001 - a task's exception is its outcome
+            slots[index] = 0
+            if not isinstance(raised, RetryTask):
+                report_failed(engine, (task_id, call, at_attempt(number)), raised, counts)
+                return
+            if not (raised.delay or engine.retry_delay or engine._eager or engine._abandoning):
+                error = raised
+                continue  # leaves the except clause first: the next attempt is not chained to this one
+            again = settle_error(engine, (task_id, call, at_attempt(number)), raised, counts, here=True)
+            if again is None:
+                return
+        else:
+            slots[index] = 0
+            settle(engine, (task_id, call, at_attempt(number)), value, counts)
+            return
+        run_again(engine, index, again, counts)  # out of the except clause
+        return
+
+
+def at_attempt(number: int) -> TaskState:
+    """The state of a plain task that has come to attempt ``number``."""
+    state = TaskState(None, 0)
+    state.attempt = number
+    return state
 
 
 def attempt(engine: ThreadEngine, entry: Entry) -> object:

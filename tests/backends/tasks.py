@@ -76,3 +76,18 @@ async def async_double(x: int) -> int:
 def sleep_then(seconds: float, value: int) -> int:
     time.sleep(seconds)
     return value
+
+
+@background(time_limit=0.5)
+def spin(seconds: float) -> str:
+    """Busy for ``seconds`` unless its time limit ends it first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass
+    return "finished"
+
+
+@background(time_limit=0.5)
+async def hang(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return "finished"

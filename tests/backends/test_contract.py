@@ -206,3 +206,85 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+# -- task control: what each engine supports is its capability flags' and its broker's ------
+
+
+def test_cancel_of_a_delayed_task_reports_it_cancelled_once(contract: Harness) -> None:
+    engine = contract.make()
+    task_id = engine.enqueue(tasks.add.task(1, 2), delay=1.5)
+    marked = engine.cancel(task_id)
+    if contract.broker == "rabbitmq":  # no ledger beside the broker: a sent message stays sent
+        assert marked is False
+        assert contract.events.wait([task_id])
+        assert contract.events.outcome(task_id)["event"] == "done"
+        return
+    assert engine.supports_cancel and marked is True
+    assert engine.cancel(task_id) is False  # once
+    assert contract.events.wait([task_id])
+    contract.events.assert_once_each([task_id])
+    assert contract.events.outcome(task_id)["error"] == "TaskCancelled"
+    assert not contract.events.of(task_id, "start")
+
+
+def test_cancel_of_a_finished_or_unknown_task_is_false_and_bad_ids_are_refused(contract: Harness) -> None:
+    engine = contract.make()
+    task_id = engine.enqueue(tasks.add.task(1, 2))
+    assert contract.events.wait([task_id])
+    assert engine.cancel(task_id) is False
+    assert engine.cancel(task_id + 10**9) is False
+    contract.events.assert_once_each([task_id])
+    for bad, error in (("12", TypeError), (True, TypeError), (0, ValueError), (-3, ValueError)):
+        with pytest.raises(error, match="task_id"):
+            engine.cancel(bad)  # type: ignore[arg-type]
+
+
+def test_retry_enqueues_a_failed_task_again_as_a_new_id(contract: Harness) -> None:
+    engine = contract.make(results=50)
+    failed = engine.enqueue(tasks.fail.task("ValueError"))
+    done = engine.enqueue(tasks.add.task(2, 2))
+    assert contract.events.wait([failed, done])
+    if contract.broker == "rabbitmq":  # no record to read the call from
+        with pytest.raises(ValueError, match="retry"):
+            engine.retry(failed)
+        return
+    again = engine.retry(failed)
+    assert again != failed
+    assert contract.events.wait([again])
+    assert contract.events.outcome(again)["error"] == "ValueError"
+    kept = engine.result(failed)
+    assert kept is not None and kept.status is TaskStatus.FAILED
+    with pytest.raises(ValueError, match="succeeded"):
+        engine.retry(done)
+    with pytest.raises(ValueError, match="not known"):
+        engine.retry(again + 10**9)
+
+
+def test_time_limit_fails_a_busy_task_and_a_hanging_coroutine_and_the_worker_goes_on(contract: Harness) -> None:
+    engine = contract.make()
+    assert engine.supports_time_limit
+    started = time.monotonic()
+    limited = [engine.enqueue(tasks.spin.task(30.0)), engine.enqueue(tasks.hang.task(30.0))]
+    assert contract.events.wait(limited, timeout=20)
+    assert time.monotonic() - started < 15
+    for task_id in limited:
+        outcome = contract.events.outcome(task_id)
+        assert outcome["event"] == "failed" and outcome["error"] == "TimeLimitExceeded"
+        assert len(contract.events.of(task_id, "start")) == 1  # not retried
+    after = [engine.enqueue(tasks.add.task(i, 1)) for i in range(20)]
+    assert contract.events.wait(after)
+    assert [contract.events.outcome(task_id)["value"] for task_id in after] == [i + 1 for i in range(20)]
+
+
+def test_enqueue_many_accepts_all_in_order_or_none(contract: Harness) -> None:
+    engine = contract.make()
+    ids = engine.enqueue_many([tasks.add.task(i, i) for i in range(5)])
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    assert contract.events.wait(ids)
+    assert [contract.events.outcome(task_id)["value"] for task_id in ids] == [2 * i for i in range(5)]
+    before = len(contract.events.all())
+    with pytest.raises(TypeError, match=r"tasks\[1\]"):
+        engine.enqueue_many([tasks.add.task(1, 1), object(), tasks.add.task(2, 2)])
+    time.sleep(0.2)  # nothing was sent: no event may follow
+    assert not [e for e in contract.events.all()[before:] if e["event"] == "enqueued"]

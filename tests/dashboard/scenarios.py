@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -179,12 +180,22 @@ def retry_by_click(driver: Any, site: Site) -> None:
 
 def cancel_by_click(driver: Any, site: Site) -> None:
     site.login(driver, "admin")
-    task_id = site.engine.enqueue(functools.partial(tasks.later, site.key("cancel-me")), delay=60)
+    key = site.key("cancel-me")
+    real = source_for(site.engine).can_cancel  # the engine's own cancel, not a test stand-in
+    cancelled_before = site.engine.stats().cancelled
+    task_id = site.engine.enqueue(functools.partial(tasks.later, key), delay=60)
     open_page(driver, site)
+    row = wait_until(lambda: text(driver, f"#waiting-{task_id}"), what="the delayed row")
+    assert "tests.dashboard.tasks.later" in row and "delayed" in row and key in row
+    assert re.search(r"in (5\d|60)s|in 1m 00s", row), row  # due in about a minute
     click(driver, f"cancel-{task_id}")
     wait_until(lambda: text(driver, f"#waiting-{task_id}") is None, what="the waiting row to go")
-    wait_until(lambda: text(driver, f"#failure-{task_id}"), what="the cancelled card")
+    card = wait_until(lambda: text(driver, f"#failure-{task_id}"), what="the cancelled card")
     assert "cancelled" in (text(driver, "#toast") or "")
+    if real:
+        assert site.engine.stats().cancelled == cancelled_before + 1
+        assert "TaskCancelled" in card and "tests.dashboard.tasks.later" in card
+    assert tasks.runs[key] == 0
     assert fetch(driver, site.url(f"/tasks/{task_id}/cancel"), "POST", "x=1")["status"] == 403  # no token
 
 

@@ -6,6 +6,8 @@ import random
 import threading
 import time
 
+from tasq import RetryTask
+
 release = threading.Event()
 
 
@@ -43,3 +45,15 @@ def export_report(month: str) -> None:
 
 def rebuild_search_index(shard: int) -> None:
     release.wait(60)
+
+
+def fetch_exchange_rates(currency: str) -> None:
+    raise RetryTask("rates.example.com answered 503", delay=90)
+
+
+def nightly_sales_report() -> None:
+    pass
+
+
+def prune_carts() -> None:
+    pass

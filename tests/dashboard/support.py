@@ -67,6 +67,12 @@ class CancellingSource:
         return self.inner.retry(task_id)
 
 
+def cancelling_source(engine: TasQ) -> DashboardSource:
+    """The engine's own source when it can cancel; else one that stands in for cancel."""
+    source = source_for(engine)
+    return source if source.can_cancel else CancellingSource(engine)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

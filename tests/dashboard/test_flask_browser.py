@@ -11,7 +11,7 @@ from flask import Flask, redirect, session
 from tasq.contrib.flask import TasQ as FlaskTasQ
 from tasq.contrib.flask_dashboard import mount_dashboard
 from tests.dashboard import scenarios, tasks
-from tests.dashboard.support import CancellingSource, chrome, warm, wsgi_server
+from tests.dashboard.support import cancelling_source, chrome, warm, wsgi_server
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -55,7 +55,7 @@ def site() -> Iterator[scenarios.Site]:
 
 def _init(app: Flask) -> Any:
     engine = FlaskTasQ().init_app(app)
-    source = CancellingSource(engine)
+    source = cancelling_source(engine)  # the engine's own cancel once it has one
     auth = app.config["TASQ_DASHBOARD_AUTH"]
     mount_dashboard(app, source, prefix="/tasq", auth=auth)
     mount_dashboard(app, source, prefix="/quiet", auth=auth, show_args=False)

@@ -1,4 +1,5 @@
-"""docs/dashboard.png: the dashboard of a Flask shop under some load, as a laptop shows it.
+"""docs/dashboard.png: the dashboard of a Flask shop under some load, as a laptop shows it:
+finished, running, delayed and retrying tasks, failures and periodic schedules.
 
 The picture is taken on every run (and checked to be one); ``TASQ_DASHBOARD_SCREENSHOT=PATH``
 keeps it, which is how docs/dashboard.png is made.
@@ -17,6 +18,7 @@ from flask import Flask, session
 from selenium.webdriver.common.by import By
 
 from tasq.contrib.flask import TasQ
+from tasq.periodic import registry
 from tests.dashboard import shop
 from tests.dashboard.support import chrome, wait_until, wsgi_server
 
@@ -28,6 +30,7 @@ def shop_app() -> Flask:
     app.config.update(
         SECRET_KEY="tests-only",
         TASQ_WORKERS=8,
+        TASQ_MAX_RETRY=5,
         TASQ_DASHBOARD="/tasq",
         TASQ_DASHBOARD_AUTH=lambda request: session.get("role"),
     )
@@ -43,9 +46,13 @@ def shop_app() -> Flask:
 def test_dashboard_screenshot(tmp_path: Path) -> None:
     app = shop_app()
     engine = TasQ().init_app(app)
+    schedules = [
+        engine.periodic(cron="0 3 * * *")(shop.nightly_sales_report),
+        engine.periodic(every=900)(shop.prune_carts),
+    ]
     shop.release.clear()
     try:
-        with wsgi_server(app) as base, chrome(1280, 1180) as browser:
+        with wsgi_server(app) as base, chrome(1280, 1760) as browser:
             for order_id in range(1, 241):
                 engine.submit(shop.send_receipt, order_id, f"customer{order_id}@example.com")
                 engine.submit(shop.charge_card, order_id, 1999 + order_id)
@@ -56,9 +63,11 @@ def test_dashboard_screenshot(tmp_path: Path) -> None:
             engine.submit(shop.export_report, "2026-11")
             for shard in range(2):
                 engine.submit(shop.rebuild_search_index, shard)
-            for n in range(4):
+            for n in range(3):
                 engine.enqueue(functools.partial(shop.sync_inventory, f"SKU-9{n:04d}"), delay=300 + 60 * n)
+            engine.submit(shop.fetch_exchange_rates, "EUR")
             wait_until(lambda: engine.stats().running == 3, what="three long tasks running")
+            wait_until(lambda: engine.stats().retried == 1, what="a task waiting for its retry")
             browser.get(base + "/login")
             browser.get(base + "/tasq/")
             wait_until(lambda: browser.find_elements(By.ID, "board"), what="the page")
@@ -69,6 +78,8 @@ def test_dashboard_screenshot(tmp_path: Path) -> None:
     finally:
         shop.release.set()
         engine.close(timeout=10, cancel_pending=True)
+        for function in schedules:
+            registry.unregister(function)
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     keep = os.environ.get("TASQ_DASHBOARD_SCREENSHOT")
     if keep:

@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from tasq import TasQ
 from tasq.contrib.starlette import TasQMiddleware, dashboard
 from tests.dashboard import scenarios, tasks
-from tests.dashboard.support import CancellingSource, asgi_server, chrome, warm
+from tests.dashboard.support import asgi_server, cancelling_source, chrome, warm
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,7 +41,7 @@ async def logout(request: Request) -> RedirectResponse:
 @pytest.fixture(scope="module")
 def site() -> Iterator[scenarios.Site]:
     engine = TasQ(workers=4, name="starlette-dashboard")
-    source = CancellingSource(engine)  # the engine has no cancel(task_id) yet
+    source = cancelling_source(engine)  # the engine's own cancel once it has one
     app = Starlette(
         routes=[
             Route("/login/{role}", login),

@@ -22,8 +22,34 @@ INSTALLED_APPS = [
     "signups",
     # Django 6 has django.tasks built in; before, the django-tasks backport provides it.
     *(["django_tasks"] if django.VERSION < (6, 0) else []),
+    # Django's auth and its admin's sign-in page: who may open the TasQ dashboard at /tasq/.
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
 ]
-MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]  # a JSON API: no sessions, no CSRF
+MIDDLEWARE = [
+    "django.middleware.common.CommonMiddleware",  # the JSON API needs no CSRF middleware;
+    "django.contrib.sessions.middleware.SessionMiddleware",  # the dashboard checks CSRF itself
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "static/"
+LOGIN_URL = "/admin/login/"  # where the dashboard sends an anonymous browser
 ROOT_URLCONF = "djangodemo.urls"
 WSGI_APPLICATION = "djangodemo.wsgi.application"
 USE_TZ = True

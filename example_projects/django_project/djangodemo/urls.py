@@ -1,4 +1,5 @@
-from django.urls import path
+from django.contrib import admin
+from django.urls import include, path
 from signups import views
 
 urlpatterns = [
@@ -7,4 +8,7 @@ urlpatterns = [
     path("reports/", views.report),
     path("reports/<str:result_id>/", views.report_result),
     path("stats/", views.stats),
+    # The TasQ dashboard: staff may look; a superuser (or tasq.change_task) may retry and cancel.
+    path("tasq/", include("tasq.contrib.django.urls")),
+    path("admin/", admin.site.urls),
 ]

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tasq.contrib.flask import TasQ
 
+from .dashboard import MOUNT, add_login, demo_auth
 from .mail import init_mail, send_welcome_mail
 from .models import Delivery, User, db
 from .stats import TaskStats
@@ -37,6 +38,11 @@ def create_app(**config: Any) -> Flask:
         TASQ_METRICS=True,  # Prometheus metrics at /metrics (pip install 'tasq-worker[prometheus]')
         # A span per task, children of the request's, when OpenTelemetry is installed.
         TASQ_TRACING=importlib.util.find_spec("opentelemetry") is not None,
+        # The dashboard at /tasq, behind the demo's sign-in (see dashboard.py).
+        SECRET_KEY=os.environ.get("SECRET_KEY") or os.urandom(32),  # the dashboard's CSRF token lives in the session
+        TASQ_DASHBOARD=MOUNT,
+        TASQ_DASHBOARD_AUTH=demo_auth,
+        TASQ_DASHBOARD_LOGIN_URL="/login",
     )
     app.config.from_prefixed_env("WELCOME")  # e.g. WELCOME_TASQ_WORKERS=32
     app.config.update(config)
@@ -58,6 +64,7 @@ def create_app(**config: Any) -> Flask:
         # connections, so none stays open.
         db.engine.dispose()
     _add_routes(app)
+    add_login(app)
     return app
 
 

@@ -16,14 +16,14 @@ from django.urls import include, path
 from tasq import TasQ
 from tasq.contrib.django.dashboard import dashboard_urls, role_of_user
 from tests.dashboard import scenarios, tasks
-from tests.dashboard.support import CancellingSource, chrome, warm
+from tests.dashboard.support import cancelling_source, chrome, warm
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.django_db(transaction=True)]
 
 # This module is the test URLconf: the dashboard of an engine of its own (the suite closes
 # the process's engine after every test), and the stock URLconf beside it.
 engine = TasQ(workers=4, name="django-dashboard")
-source = CancellingSource(engine)  # the engine has no cancel(task_id) yet
+source = cancelling_source(engine)  # the engine's own cancel once it has one
 
 
 def login_page(request: HttpRequest) -> HttpResponse:
