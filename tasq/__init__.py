@@ -7,6 +7,7 @@ from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, T
 from .hooks import Hooks, RunningTask, current_task
 from .periodic import periodic  # the decorator; the package stays importable as `from tasq.periodic import ...`
 from .retry import Backoff, backoff
+from .sigterm import drain_on_sigterm
 from .task import Stats, Task, TaskOptions, TaskResult, TaskStatus
 
 __version__ = "0.1.0"
@@ -36,6 +37,7 @@ __all__ = [
     "current_engine",
     "current_task",
     "default",
+    "drain_on_sigterm",
     "periodic",
     "use_engine",
 ]

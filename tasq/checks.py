@@ -6,6 +6,7 @@ Shared by the engine, ``@background`` and the scale-out backends.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
+_LONGEST_WAIT = threading.TIMEOUT_MAX / 2  # room for the monotonic clock a wait adds to it
 
 
 def seconds(delay: float | timedelta) -> float:
@@ -121,5 +123,12 @@ def check_callback(name: str, value: object) -> Any:
 
 
 def remaining(deadline: float | None) -> float | None:
-    """Seconds left until a ``time.monotonic()`` deadline (never below 0); None: no deadline."""
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
+    """Seconds left until a ``time.monotonic()`` deadline (never below 0); None: no deadline.
+
+    A deadline too far for a lock or an event to wait on (``timeout=float("inf")``, beyond
+    ``threading.TIMEOUT_MAX``) is no deadline: waiting on it would raise ``OverflowError``.
+    """
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    return None if left > _LONGEST_WAIT else max(0.0, left)

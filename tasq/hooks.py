@@ -28,8 +28,10 @@ __all__ = [
     "checked_headers",
     "current_task",
     "describe",
+    "given_up",
     "hook_raised",
     "log_cancelled",
+    "log_cancelled_many",
     "log_failed",
     "log_retry",
     "logger",
@@ -188,8 +190,28 @@ def log_failed(task_id: int, what: str, error: BaseException) -> None:
     )
 
 
-def log_cancelled(task_id: int, error: BaseException) -> None:
-    logger.warning("task %d cancelled: %s", task_id, error, extra={"task_id": task_id})
+def log_cancelled(task_id: int, error: BaseException, level: int = logging.WARNING) -> None:
+    """One task cancelled: a WARNING, or DEBUG when a summary line (``log_cancelled_many``) follows."""
+    logger.log(level, "task %d cancelled: %s", task_id, error, extra={"task_id": task_id})
+
+
+def log_cancelled_many(engine_name: str, task_ids: list[int], why: str) -> None:
+    """One WARNING for the tasks cancelled together (close, exit), not one line per task."""
+    shown = ", ".join(map(str, task_ids[:20])) + (", ..." if len(task_ids) > 20 else "")
+    logger.warning(
+        "engine %r cancelled %d task(s) %s: %s",
+        engine_name,
+        len(task_ids),
+        why,
+        shown,
+        extra={"task_id": None, "task_ids": task_ids},
+    )
+
+
+def given_up(reason: str) -> str:
+    """The error message of a task still running when its engine shut down: not waited for any
+    longer, and not stopped either (a thread cannot be), so its end, if it comes, goes unreported."""
+    return f"given up while still running ({reason}): it may yet finish, but its outcome is not reported"
 
 
 def log_retry(task_id: int, attempt: int, max_retry: int, delay: float, error: RetryTask) -> None:
@@ -207,7 +229,18 @@ def log_retry(task_id: int, attempt: int, max_retry: int, delay: float, error: R
 
 
 def describe(fn: object) -> str:
-    """A task's or a hook's name for the log: its ``name=``, else ``module.qualname``."""
+    """A task's or a hook's name for the log: its ``name=``, else ``module.qualname``.
+
+    User objects answer ``getattr`` with their own code: whatever that raises, the log line
+    (and the worker writing it) goes on with the name of the type.
+    """
+    try:
+        return _describe(fn)
+    except BaseException:  # noqa: BLE001 - a name for a log line never ends a worker
+        return type(fn).__qualname__
+
+
+def _describe(fn: object) -> str:
     inner = getattr(fn, "tasq_call", None)  # a call under a time limit: the call's name
     if inner is not None:
         return describe(inner)

@@ -106,6 +106,26 @@ def _after_fork_in_child() -> None:
         engine._after_fork_in_child()
 
 
+class _MultiprocessingChild:
+    """A ``multiprocessing`` child started by fork (or forkserver) ends with ``os._exit()``,
+    which runs no ``atexit``: its exit drain runs as one of multiprocessing's own exit
+    finalizers instead, registered anew in each child (the child clears the inherited ones)."""
+
+    def after_fork(self) -> None:
+        from multiprocessing import util
+
+        util.Finalize(None, _close_all_at_exit, exitpriority=100)
+
+
+def _register_multiprocessing_drain() -> None:
+    from multiprocessing import util
+
+    util.register_after_fork(_child, lambda child: child.after_fork())
+
+
+_child = _MultiprocessingChild()  # lives as long as the module: register_after_fork keeps a weak reference
+_register_multiprocessing_drain()
+
 # Worker threads are daemons, so exit does not wait for them before atexit runs: a
 # non-daemon worker blocked on its queue would hang the interpreter before this could
 # close it.

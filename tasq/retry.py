@@ -29,7 +29,7 @@ def next_attempt(
         return None, error.delay
     try:
         return None, seconds(delay(attempt)) if callable(delay) else float(delay)
-    except Exception as bad_delay:  # noqa: BLE001 - a broken retry_delay fails the task
+    except BaseException as bad_delay:  # noqa: BLE001 - a broken retry_delay (even sys.exit()) fails the task
         return bad_delay, 0.0
 
 

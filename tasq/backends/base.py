@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .. import lifecycle
 from ..checks import check_schedule, check_seconds, remaining
 from ..exceptions import TaskCancelled, TasQClosed
-from ..hooks import checked_headers
+from ..hooks import checked_headers, given_up
 from ..payload import check_json, resolve_call, resolve_submit, task_name
 from ..task import RetryDelay, TaskOptions
 from .control import BrokerControl
@@ -222,7 +222,7 @@ class BrokerEngine(BrokerControl, BrokerLooking):
         try:
             self.close(timeout=self.shutdown_timeout if timeout is None else timeout)
         finally:
-            self.executor.abandon_running(f"{reason} while it ran")
+            self.executor.abandon_running(given_up(reason))
             self.executor.stop_watchdog()
             lifecycle.forget(self)
 
@@ -350,7 +350,9 @@ class BrokerEngine(BrokerControl, BrokerLooking):
         try:
             ledger.discard(message)
         except Exception:
-            logger.exception("could not forget task %d after the broker refused it", message.id)
+            logger.exception(
+                "could not forget task %d after the broker refused it", message.id, extra={"task_id": message.id}
+            )
 
     def _run_inline(
         self,

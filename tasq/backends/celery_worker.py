@@ -204,7 +204,7 @@ def run_worker(options: WorkerOptions) -> int:
         app = load_app(CeleryEngine, options.modules, options.broker_url, options.names)
     except ImportError as error:
         logging.basicConfig(format=LOG_FORMAT)
-        logger.critical("tasq worker: %s", error, exc_info=error)
+        logger.critical("tasq worker: %s", error, exc_info=error, extra={"task_id": None})
         return 2
     except SystemExit as exited:
         return int(exited.code or 0)
@@ -242,6 +242,7 @@ def run_worker(options: WorkerOptions) -> int:
         ", ".join(queue_name(name) for name in app.names),
         len(app.functions),
         ", ".join(sorted(app.functions)) or "none (name the modules that define them)",
+        extra={"task_id": None},
     )
     if not options.verbose:  # a line per task received and per task finished: TasQ logs failures itself
         for name in ("celery.worker.strategy", "celery.app.trace"):
@@ -269,7 +270,9 @@ def _bound_warm_shutdown(timeout: float, served: Callable[[], list[BrokerEngine]
         os.read(read_end, 1)
         if not _finished.wait(timeout) and any(engine.executor.running for engine in served()):
             logger.warning(
-                "tasks still ran %gs after the stop signal: stopping cold; the broker delivers them again", timeout
+                "tasks still ran %gs after the stop signal: stopping cold; the broker delivers them again",
+                timeout,
+                extra={"task_id": None},
             )
             _stopped_cold.set()
             os.kill(os.getpid(), signal.SIGQUIT)

@@ -311,6 +311,7 @@ def boot_worker() -> None:
         ", ".join(queues),
         len(app.functions),
         ", ".join(sorted(app.functions)) or "none (name the modules that define them)",
+        extra={"task_id": None},
     )
 
 

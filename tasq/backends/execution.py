@@ -283,7 +283,7 @@ class Executor:
         with self._lock:
             attempts = list(self.running.values())
         for attempt in attempts:
-            self.fail(attempt.ledger, attempt.message, TaskCancelled(f"task {attempt.message.id}: {why}"))
+            self.fail(attempt.ledger, attempt.message, TaskCancelled(why))
 
     # -- worker threads -----------------------------------------------------------------
 

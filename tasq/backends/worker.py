@@ -48,6 +48,7 @@ class WorkerApp:
                     "through a plain engine, without your app's hooks and callbacks; name the module "
                     "that makes it (tasq worker myapp.app myapp.tasks)",
                     name,
+                    extra={"task_id": None},
                 )
                 self._stand_ins[name] = self.engine_class(name=name, broker_url=self.broker_url)
             return self._stand_ins[name]
@@ -95,5 +96,7 @@ def _broker_url_of(engine_class: type[BrokerEngine], made: list[BrokerEngine]) -
         why = f"the engines use {len(urls)} brokers" if len(urls) > 1 else "its engine's broker is in-process"
     else:
         why = f"none of the modules made a {engine_class.backend_name} engine"
-    logger.critical("tasq worker: no broker URL (%s): pass --broker-url or set TASQ_BROKER_URL", why)
+    logger.critical(
+        "tasq worker: no broker URL (%s): pass --broker-url or set TASQ_BROKER_URL", why, extra={"task_id": None}
+    )
     raise SystemExit(2)

@@ -26,6 +26,20 @@ __all__ = ["TasQMiddleware", "dashboard", "get_engine", "tasq_lifespan"]
 logger = logging.getLogger("tasq")
 
 
+_TWO_LAYERS = (
+    "two TasQMiddleware layers on one app: the inner one's engine would never see a task. "
+    "Add TasQMiddleware once, and pass it hooks=[...] for metrics or tracing"
+)
+
+
+async def _refuse_startup(receive: Receive, send: Send, message: str) -> None:
+    """Fail the lifespan's startup with ``message``, and raise it (as Starlette's router does):
+    the server says why and does not serve."""
+    await receive()  # lifespan.startup
+    await send({"type": "lifespan.startup.failed", "message": message})
+    raise RuntimeError(message)
+
+
 class TasQMiddleware:
     """Owns one engine per app: starts it with the app, drains it at shutdown, serves it to requests.
 
@@ -81,6 +95,11 @@ class TasQMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             if scope["type"] == "lifespan":
+                outer = scope.get("tasq.middleware")
+                if outer is not None and outer is not self:
+                    await _refuse_startup(receive, send, _TWO_LAYERS)
+                    return
+                scope["tasq.middleware"] = self
                 await self._lifespan(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
@@ -188,7 +207,9 @@ class TasQMiddleware:
         except Exception:
             if spoke:
                 raise
-            logger.debug("the app does not handle lifespan; TasQMiddleware answers it", exc_info=True)
+            logger.debug(
+                "the app does not handle lifespan; TasQMiddleware answers it", exc_info=True, extra={"task_id": None}
+            )
         finally:
             reset_current_engine(token)
         return spoke
@@ -254,6 +275,7 @@ async def _drain(engine: TasQ) -> None:
         stats.done,
         stats.failed,
         stats.cancelled,
+        extra={"task_id": None},
     )
 
 

@@ -71,7 +71,7 @@ def role_of(auth: Auth, request: object) -> Role | None:
     try:
         role: object = auth(request)
     except Exception:
-        logger.exception("the dashboard's auth callable raised: access refused")
+        logger.exception("the dashboard's auth callable raised: access refused", extra={"task_id": None})
         return None
     return as_role(role)
 
@@ -83,7 +83,7 @@ async def arole_of(auth: Auth, request: object) -> Role | None:
         if inspect.isawaitable(role):
             role = await role
     except Exception:
-        logger.exception("the dashboard's auth callable raised: access refused")
+        logger.exception("the dashboard's auth callable raised: access refused", extra={"task_id": None})
         return None
     return as_role(role)
 
@@ -93,7 +93,11 @@ def as_role(role: object) -> Role | None:
     if role == "admin" or role == "view":
         return role
     if role is not None:
-        logger.error("the dashboard's auth callable returned %r, not 'admin', 'view' or None: access refused", role)
+        logger.error(
+            "the dashboard's auth callable returned %r, not 'admin', 'view' or None: access refused",
+            role,
+            extra={"task_id": None},
+        )
     return None
 
 

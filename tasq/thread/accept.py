@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import time
 import types
 from collections.abc import Callable
@@ -167,8 +168,16 @@ def before_enqueue(engine: ThreadEngine, task_id: int, call: Call, state: TaskSt
 
 
 def after_enqueue(engine: ThreadEngine, task_id: int) -> None:
-    for hook in engine._hooked.after_enqueue:
-        call_guarded(hook, task_id)  # a hook never fails an enqueue
+    # The task is counted and not yet queued: a close() from a hook must not wait for it.
+    me = threading.get_ident()
+    added = me not in engine._reentered
+    engine._reentered.add(me)
+    try:
+        for hook in engine._hooked.after_enqueue:
+            call_guarded(hook, task_id)  # a hook never fails an enqueue
+    finally:
+        if added:
+            engine._reentered.discard(me)
 
 
 def after_late_put(engine: ThreadEngine) -> None:

@@ -32,7 +32,7 @@ class Accounting:
     _ids: itertools.count[int]
     _joined: threading.Condition
     _joiners: int
-    _lock: threading.Lock
+    _lock: threading.RLock
     _results: ResultStore | None
     _shared_counts: list[int]
     _slots: list[int]

@@ -33,6 +33,10 @@ class LoopThread:
         future = asyncio.run_coroutine_threadsafe(_as_coroutine(coro), self._ensure_loop())
         return future.result()
 
+    def is_current(self) -> bool:
+        """True in the loop's own thread (an async task, or a callback it runs)."""
+        return self._thread is threading.current_thread()
+
     def stop(self, timeout: float | None = None) -> None:
         with self._lock:
             loop, thread = self._loop, self._thread

@@ -7,15 +7,19 @@ from ``enqueue``. ``run_attempts`` also runs the retry of a task whose engine is
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import threading
 from collections.abc import Awaitable
 from types import CoroutineType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..context import set_current_engine
 from ..hooks import _running, call_guarded
 from ..task import TaskOptions
 from .entry import Call, Entry, TaskState, running_task
 from .outcomes import report_done, settle_error, spawn
+from .workers import attempt
 
 if TYPE_CHECKING:
     from .engine import ThreadEngine
@@ -42,9 +46,14 @@ def run_eagerly(engine: ThreadEngine, call: Call, options: TaskOptions | None, p
         before_enqueue(engine, task_id, call, entry[2])
     for hook in engine._hooked.after_enqueue:
         call_guarded(hook, task_id)
+    # A task enqueued by a callback of another eager task (an on_failed's follow-up) must
+    # not take that task's failure away from the enqueue that propagates it.
+    outer = getattr(_failure, "error", None)
     _failure.error = None
-    run_attempts(engine, entry)
-    error, _failure.error = _failure.error, None
+    try:
+        run_attempts(engine, entry)
+    finally:
+        error, _failure.error = _failure.error, outer
     if error is not None and engine._eager_propagate:
         raise error
     return task_id
@@ -63,15 +72,26 @@ def run_attempts(engine: ThreadEngine, entry: Entry, counts: list[int] | None = 
 
 
 def _run_attempt(engine: ThreadEngine, entry: Entry, counts: list[int] | None) -> None:
-    from .workers import attempt  # the attempt as a worker makes it: hooks, result store
+    """One attempt, settled.
 
+    An eager attempt runs as a worker would run it: in a context of its own (it sees none
+    of the caller's context variables, such as a web framework's request, only its engine),
+    and a retry starts after the failed attempt's ``except`` block, never inside it (no
+    stale ``sys.exc_info()``, no "During handling of the above exception" chained on).
+    """
     task_id = entry[0]
     engine._detached[task_id] = entry
+    failure: BaseException | None = None
     try:
-        value = attempt(engine, entry)
+        if engine._eager:
+            value = contextvars.Context().run(_attempt_as_a_worker, engine, entry, _running.get())
+        else:
+            value = attempt(engine, entry)
     except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+        failure = error
+    if failure is not None:
         if engine._detached.pop(task_id, None) is not None:
-            settle_error(engine, entry, error, counts)
+            settle_error(engine, entry, failure, counts)
         return
     if engine._detached.pop(task_id, None) is None:
         return  # abandoned at exit and already reported
@@ -86,12 +106,43 @@ def _run_attempt(engine: ThreadEngine, entry: Entry, counts: list[int] | None) -
     report_done(engine, entry, value, counts)
 
 
+def _attempt_as_a_worker(engine: ThreadEngine, entry: Entry, running: Any) -> object:
+    set_current_engine(engine)  # in this fresh context only: the engine a worker would name
+    _running.set(running)  # and current_task(), as the worker sets it
+    return attempt(engine, entry)
+
+
 def _await_here(
     engine: ThreadEngine, task_id: int, awaitable: Awaitable[object]
 ) -> tuple[object, BaseException | None]:
-    for wrap in engine._hooked.around_coroutine:
-        awaitable = wrap(task_id, awaitable)
     try:
+        for wrap in engine._hooked.around_coroutine:
+            awaitable = wrap(task_id, awaitable)
+        if engine._loop.is_current():
+            return _run_beside(awaitable), None  # an async task enqueued it: its loop is busy
         return engine._loop.run(awaitable), None
     except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
         return None, error
+
+
+def _run_beside(awaitable: Awaitable[object]) -> object:
+    """Run ``awaitable`` to its end on a loop of its own, from a thread whose loop is running."""
+    outcome: list[object] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(_as_coroutine(awaitable)))
+        except BaseException as error:  # noqa: BLE001 - handed back to the caller
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="tasq-eager-nested-loop", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+async def _as_coroutine(awaitable: Awaitable[object]) -> object:
+    return await awaitable

@@ -25,7 +25,7 @@ from .. import lifecycle
 from ..checks import check_seconds, remaining
 from ..engine import TasQ
 from ..exceptions import TasQClosed
-from ..hooks import HookLists
+from ..hooks import HookLists, given_up
 from ..options import EngineOptions
 from ..task import BackgroundCall, TaskOptions
 from . import accounting
@@ -43,7 +43,7 @@ from .aio import LoopThread
 from .backpressure import wake_async_space_waiters
 from .control import Control
 from .entry import Entry
-from .outcomes import abandon_running, cancel, cancel_queued
+from .outcomes import abandon_running, cancel_all, cancel_queued
 from .priority import make_ready
 from .results import ResultStore
 from .scheduler import Scheduler
@@ -92,6 +92,7 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
         "_put_only",
         "_queued",
         "_ready",
+        "_reentered",
         "_results",
         "_scheduler",
         "_shared_counts",
@@ -129,7 +130,10 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
     def _reset_runtime(self, first_id: int) -> None:
         """The state that belongs to one process: made anew in a forked child."""
         self._first_id = first_id
-        self._lock = threading.Lock()
+        # Re-entrant: a signal handler runs in the main thread between any two bytecodes, and
+        # one that calls stats() or enqueue() while the main thread holds a lock must not
+        # wait for itself.
+        self._lock = threading.RLock()
         self._ready: SimpleQueue[Entry | None] = SimpleQueue()  # None: a worker's stop signal
         self._heap: list[tuple[int, int, Entry]] = []
         self._scheduler: Scheduler[Entry] = Scheduler(
@@ -146,7 +150,7 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
         self._detached: dict[int, Entry] = {}
         self._live_workers = 0
         self._joiners = 0
-        self._joined = threading.Condition(threading.Lock())
+        self._joined = threading.Condition(threading.RLock())
         self._space = threading.Condition(self._lock)
         self._queued = 0
         self._async_space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -154,6 +158,7 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
         self._abandoning = False
         self._abandoned: set[int] = set()
         self._workers_gone = threading.Event()
+        self._reentered: set[int] = set()  # threads inside close() or an after_enqueue hook
         self._refresh_paths()
 
     def _refresh_paths(self) -> None:
@@ -200,7 +205,7 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
                 self._spawn_workers()
             self._refresh_paths()
         self._scheduler.enable()
-        logger.debug("engine %r started", self.name)
+        logger.debug("engine %r started", self.name, extra={"task_id": None})
         lifecycle.engine_started(self)
 
     def _spawn_workers(self) -> None:
@@ -225,6 +230,18 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
         """
         if timeout is not None:
             timeout = check_seconds("timeout", timeout)
+        me = threading.get_ident()
+        if me in self._reentered:
+            # close() from inside close() (an on_failed of a task it cancels) or from an
+            # after_enqueue hook (its task is counted, not yet queued): it cannot wait for itself.
+            return self._close(wait=False, timeout=timeout, cancel_pending=cancel_pending)
+        self._reentered.add(me)
+        try:
+            return self._close(wait, timeout, cancel_pending)
+        finally:
+            self._reentered.discard(me)
+
+    def _close(self, wait: bool, timeout: float | None, cancel_pending: bool) -> list[int]:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._space:
             first_close = not self._closed
@@ -236,16 +253,15 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
         if first_close:
             lifecycle.engine_closing(self)  # periodic schedules stop before the queue drains
             wake_async_space_waiters(self)
-            for entry in self._scheduler.stop():
-                cancel(self, entry)
+            cancel_all(self, self._scheduler.stop(), "that were not due yet")
             if cancel_pending or not was_started:
                 cancel_queued(self)
             for _ in self._threads:
                 self._ready.put(None)
         elif cancel_pending:
             cancel_queued(self)
-        if threading.current_thread() in self._threads:
-            wait = False  # a task that closes its own engine cannot wait for itself
+        if threading.current_thread() in self._threads or self._loop.is_current():
+            wait = False  # a task (or its callback) that closes its own engine cannot wait for itself
         if not wait:
             return self.running_ids()
         if self._threads and not self._workers_gone.wait(remaining(deadline)):
@@ -259,7 +275,7 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
                 self.name,
                 len(still_running),
                 shown,
-                extra={"task_ids": still_running},
+                extra={"task_id": None, "task_ids": still_running},
             )
         elif self._outstanding() <= 0:
             self._loop.stop()
@@ -282,10 +298,9 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
             # Also when close() was cut short (a second Ctrl-C raises in the middle of it):
             # what has not started is reported cancelled, then what still runs.
             self._closed = True
-            for entry in self._scheduler.stop():
-                cancel(self, entry)
+            cancel_all(self, self._scheduler.stop(), "that were not due yet")
             cancel_queued(self)
-            abandon_running(self, f"{reason} while it ran")
+            abandon_running(self, given_up(reason))
             self._watchdog.stop()
             lifecycle.forget(self)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import logging
 import time
 from collections.abc import Awaitable
 from logging import ERROR
@@ -27,6 +28,7 @@ from queue import Empty
 from types import CoroutineType
 from typing import TYPE_CHECKING
 
+from .. import lifecycle
 from ..exceptions import RetryTask, TaskCancelled
 from ..hooks import (
     CANCELLED,
@@ -38,6 +40,7 @@ from ..hooks import (
     callback_raised,
     describe,
     log_cancelled,
+    log_cancelled_many,
     log_failed,
     log_retry,
     logger,
@@ -54,9 +57,11 @@ if TYPE_CHECKING:
 __all__ = [
     "abandon_running",
     "cancel",
+    "cancel_all",
     "cancel_queued",
     "claim",
     "count",
+    "release_when_idle",
     "report_done",
     "report_failed",
     "settle",
@@ -77,8 +82,13 @@ def settle(engine: ThreadEngine, entry: Entry, value: object, counts: list[int] 
 
 def spawn(engine: ThreadEngine, entry: Entry, coro: Awaitable[object]) -> None:
     task_id = entry[0]
-    for wrap in engine._hooked.around_coroutine:
-        coro = wrap(task_id, coro)
+    try:
+        for wrap in engine._hooked.around_coroutine:
+            coro = wrap(task_id, coro)
+    except BaseException as error:  # noqa: BLE001 - a hook that raises fails that attempt
+        _close_quietly(coro)
+        settle_error(engine, entry, error, None)
+        return
     engine._detached[task_id] = entry
     try:
         engine._loop.spawn(coro, functools.partial(_async_outcome, engine, entry), contextvars.copy_context())
@@ -100,6 +110,15 @@ def _async_outcome(engine: ThreadEngine, entry: Entry, value: object, error: Bas
     finally:
         if token is not None:
             _running.reset(token)
+    if engine._closed:
+        release_when_idle(engine)
+
+
+def release_when_idle(engine: ThreadEngine) -> None:
+    """A closed engine whose last task was reported after close() returned: end its loop thread."""
+    if engine._outstanding() <= 0:
+        engine._loop.stop()
+        lifecycle.forget(engine)
 
 
 def settle_error(
@@ -178,7 +197,12 @@ def report_done(engine: ThreadEngine, entry: Entry, value: object, counts: list[
 
 
 def report_failed(
-    engine: ThreadEngine, entry: Entry, error: BaseException, counts: list[int] | None, claimed: bool = False
+    engine: ThreadEngine,
+    entry: Entry,
+    error: BaseException,
+    counts: list[int] | None,
+    claimed: bool = False,
+    log_level: int = logging.WARNING,
 ) -> None:
     task_id, call, state = entry
     if engine._abandoning and not claimed and not claim(engine, task_id):
@@ -205,7 +229,7 @@ def report_failed(
         except BaseException as callback_error:  # noqa: BLE001 - a callback never ends a worker
             callback_raised("on_failed", task_id, callback_error)
     if cancelled:
-        log_cancelled(task_id, error)
+        log_cancelled(task_id, error, log_level)
         count(engine, CANCELLED, counts)
     elif logger.isEnabledFor(ERROR):  # nothing to describe for a logger that drops the record
         log_failed(task_id, describe(call), error)
@@ -217,14 +241,44 @@ def report_failed(
         engine._notify_joiners()
 
 
-def cancel(engine: ThreadEngine, entry: Entry) -> None:
-    report_failed(engine, entry, TaskCancelled(f"engine {engine.name!r} closed before it ran"), None)
+def cancel(
+    engine: ThreadEngine, entry: Entry, counts: list[int] | None = None, log_level: int = logging.WARNING
+) -> None:
+    error = TaskCancelled(f"engine {engine.name!r} closed before it ran")
+    report_failed(engine, entry, error, counts, log_level=log_level)
+
+
+def cancel_all(engine: ThreadEngine, entries: list[Entry], why: str) -> None:
+    """Report ``entries`` cancelled: each once (a DEBUG line each), and one WARNING for them all.
+
+    They are counted together at the end (also when a report is cut short by an
+    interrupt), not one lock each.
+    """
+    if not entries:
+        return
+    counts = [0, 0, 0, 0]
+    try:
+        for entry in entries:
+            cancel(engine, entry, counts, logging.DEBUG)
+    finally:
+        with engine._lock:
+            shared = engine._shared_counts
+            for slot in range(4):
+                shared[slot] += counts[slot]
+        if engine._joiners:
+            engine._notify_joiners()
+        log_cancelled_many(engine.name, [entry[0] for entry in entries], why)
 
 
 def cancel_queued(engine: ThreadEngine) -> None:
-    """Report every entry still in the ready queue cancelled; the workers' stop signals stay."""
+    """Report every entry still in the ready queue cancelled; the workers' stop signals stay.
+
+    The queue is emptied first, then its entries are reported: the workers find nothing
+    more to start the moment this begins, however long the reports take.
+    """
     sentinels = 0
     ready = engine._ready
+    taken: list[Entry] = []
     while True:
         try:
             entry = ready.get_nowait()
@@ -237,9 +291,10 @@ def cancel_queued(engine: ThreadEngine) -> None:
             entry = pop_token(engine)
             if entry is None or entry is TOKEN:  # TOKEN: a cancelled entry's place in the heap
                 continue
-        cancel(engine, entry)
+        taken.append(entry)
     for _ in range(sentinels):
         ready.put(None)
+    cancel_all(engine, taken, "that had not started")
 
 
 def count(engine: ThreadEngine, slot: int, counts: list[int] | None) -> None:
@@ -263,7 +318,7 @@ def abandon_running(engine: ThreadEngine, why: str) -> None:
         if entry is not None:
             entries.append(entry)
     for entry in entries:
-        report_failed(engine, entry, TaskCancelled(f"task {entry[0]}: {why}"), None, claimed=True)
+        report_failed(engine, entry, TaskCancelled(why), None, claimed=True)
     engine._loop.stop(timeout=1.0)
 
 

@@ -10,6 +10,7 @@ a token always finds an entry, unless another worker took it by a swap (then it 
 from __future__ import annotations
 
 import heapq
+from queue import Empty
 from typing import TYPE_CHECKING
 
 from .entry import TOKEN, Entry
@@ -32,13 +33,40 @@ def make_ready(engine: ThreadEngine, entry: Entry) -> None:
 
 
 def prioritized(engine: ThreadEngine, drawn: Entry | None) -> Entry | None:
-    """What a worker that drew ``drawn`` runs while the heap is not empty (``TOKEN``: draw again)."""
+    """What a worker that drew ``drawn`` runs while the heap is not empty (``TOKEN``: draw again).
+
+    A token stands in the queue where its entry was made ready; an entry with a negative
+    priority must still let the plain entries (priority 0) behind its token go first. So a
+    token whose heap entry ranks below 0 looks at what follows it: a plain entry runs
+    first, and the token goes to the back of the queue. A stop signal never ends a worker
+    while the heap holds an entry (a token sent to the back may stand behind it): the
+    worker puts it back and draws again.
+    """
     with engine._lock:
         heap = engine._heap
         if drawn is TOKEN:
-            return heapq.heappop(heap)[2] if heap else TOKEN
-        if drawn is None or not heap:
+            if not heap:
+                return TOKEN
+            if heap[0][0] > 0:  # the best in the heap has a negative priority
+                ready = engine._ready
+                try:
+                    following = ready.get_nowait()
+                except Empty:
+                    return heapq.heappop(heap)[2]
+                if following is None or following is TOKEN:
+                    ready.put(following)
+                    return heapq.heappop(heap)[2]
+                ready.put(TOKEN)
+                return following  # a plain entry ranks above every negative priority
+            return heapq.heappop(heap)[2]
+        if not heap:
             return drawn
+        if drawn is None:
+            # The stop signal waits until the heap is empty: back it goes, behind the token
+            # that stands for the heap's entry (each entry keeps exactly one token).
+            engine._ready.put(None)
+            draw_again: Entry = TOKEN
+            return draw_again
         task_id, _, state = drawn
         mine = (-(state.priority if state is not None else 0), task_id, drawn)
         if heap[0] < mine:

@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 __all__ = ["Scheduler"]
 
 T = TypeVar("T")
+_LONGEST_WAIT = 3600.0  # a delay of years passes validation; no wait may overflow a lock
 
 
 class Scheduler(Generic[T]):
@@ -22,7 +23,7 @@ class Scheduler(Generic[T]):
     def __init__(self, on_due: Callable[[T], None], name: str) -> None:
         self._on_due = on_due
         self._name = name
-        self._cond = threading.Condition(threading.Lock())
+        self._cond = threading.Condition(threading.RLock())  # re-entrant: see ThreadEngine._lock
         self._heap: list[tuple[float, int, T]] = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
@@ -86,7 +87,7 @@ class Scheduler(Generic[T]):
                         wait = heap[0][0] - time.monotonic()
                         if wait <= 0:
                             break
-                        cond.wait(wait)
+                        cond.wait(min(wait, _LONGEST_WAIT))  # a far delay: wake, look again
                     else:
                         cond.wait()
                 if self._stopped:

@@ -38,7 +38,7 @@ from ..hooks import DONE, RETRIED, _running, call_guarded, callback_raised, hook
 from ..retry import next_attempt
 from .backpressure import release_space
 from .entry import TOKEN, Entry, TaskState, running_task
-from .outcomes import cancel_queued, report_done, report_failed, settle, settle_error, spawn
+from .outcomes import cancel_queued, release_when_idle, report_done, report_failed, settle, settle_error, spawn
 from .priority import prioritized
 from .results import ResultStore
 
@@ -73,6 +73,7 @@ def worker_main(engine: ThreadEngine, index: int) -> None:
         if last:
             cancel_queued(engine)
             engine._workers_gone.set()
+            release_when_idle(engine)
 
 
 def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:

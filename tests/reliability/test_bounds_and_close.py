@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tasq import QueueFull, RetryTask, TaskCancelled, TasQ, TasQClosed
+from tasq.hooks import given_up
 from tests.support import Gate, Make, Recorder
 
 pytestmark = pytest.mark.timeout(30)
@@ -218,4 +219,4 @@ def test_shutdown_reports_running_tasks_once_even_when_called_again(make_engine:
         time.sleep(0.005)
     assert engine.stats().workers == 0
     rec.assert_once_each(ids)
-    assert all(str(rec.error(task_id)) == f"task {task_id}: the app stopped while it ran" for task_id in ids)
+    assert all(str(rec.error(task_id)) == given_up("the app stopped") for task_id in ids)

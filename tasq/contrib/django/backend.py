@@ -16,6 +16,7 @@ from django.utils import timezone
 from tasq import TasQ
 
 from . import get_engine
+from .apps import connect
 from .framework import BaseTaskBackend, InvalidTaskBackend, TaskResult, TaskResultDoesNotExist, TaskResultStatus
 from .hooks import tracking
 from .runs import Run, results_of
@@ -37,6 +38,7 @@ class TasQBackend(BaseTaskBackend):  # type: ignore[misc]  # Django ships no typ
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
+        connect()  # the backend works without the app in INSTALLED_APPS, too
         unknown = sorted(set(self.options) - {"RESULTS"})
         size = self.options.get("RESULTS", DEFAULT_RESULTS)
         if unknown:
@@ -75,20 +77,12 @@ class TasQBackend(BaseTaskBackend):  # type: ignore[misc]  # Django ships no typ
 
     def check(self, **kwargs: Any) -> list[Any]:
         from django.apps import apps
-        from django.core.checks import Warning as CheckWarning
 
         from .checks import settings_messages
 
         if apps.is_installed("tasq.contrib.django"):
             return []  # the app checks settings.TASQ itself
-        hint = "Add 'tasq.contrib.django' to INSTALLED_APPS."
-        missing = CheckWarning(
-            "TasQBackend is configured but the tasq.contrib.django app is not installed: @background"
-            " functions then run on tasq.default(), not on this engine.",
-            hint=hint,
-            id="tasq.W001",
-        )
-        return [missing, *settings_messages()]
+        return list(settings_messages())  # the backend connected @background itself: only bad settings matter
 
     def _prepare(self, task: Any, args: Any, kwargs: Any) -> tuple[TasQ, Run, datetime | None]:
         self.validate_task(task)

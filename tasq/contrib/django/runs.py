@@ -130,8 +130,13 @@ class Run:
         for receiver, response in signal.send_robust(self.sender, task_result=self.result):
             if isinstance(response, Exception):
                 task_id = self.task_id
-                extra = {"task_id": task_id}
-                logger.error("signal receiver %r raised for task %d", receiver, task_id, exc_info=response, extra=extra)
+                logger.error(
+                    "signal receiver %r raised for task %d",
+                    receiver,
+                    task_id,
+                    exc_info=response,
+                    extra={"task_id": task_id},
+                )
 
 
 def _task_error(error: BaseException) -> Any:

@@ -112,7 +112,7 @@ class Writer:
             try:
                 self.write()
             except Exception:  # the directory went away, the disk is full: try again next time
-                logger.exception("could not write the metrics to PROMETHEUS_MULTIPROC_DIR")
+                logger.exception("could not write the metrics to PROMETHEUS_MULTIPROC_DIR", extra={"task_id": None})
 
     def _metric_objects(self) -> dict[str, Any]:
         if self._families is None:

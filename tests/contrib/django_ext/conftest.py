@@ -24,8 +24,14 @@ if not settings.configured:
 import tasq.contrib.django as tasq_django
 from tasq import context
 
-if tasq_django.get_engine in context._resolvers:
-    context._resolvers.remove(tasq_django.get_engine)
+
+def _disconnect() -> None:
+    for registry in (context._resolvers, context._fallbacks):
+        while tasq_django.get_engine in registry:
+            registry.remove(tasq_django.get_engine)
+
+
+_disconnect()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,13 +41,21 @@ def _asgiref_thread() -> None:
     asyncio.run(sync_to_async(lambda: None)())
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _disconnected_after_the_django_tests() -> Iterator[None]:
+    # A TasQBackend made during a test connects Django's resolver again (it works without the
+    # app): the tests that follow, outside Django, must not find it.
+    yield
+    _disconnect()
+
+
 @pytest.fixture(autouse=True)
 def _django_engine() -> Iterator[None]:
-    context.register_resolver(tasq_django.get_engine)
+    context.register_resolver(tasq_django.get_engine, fallback=True)
     try:
         yield
     finally:
-        context._resolvers.remove(tasq_django.get_engine)
+        _disconnect()
         tasq_django._shut_down = False  # a test shut the server down: the next one starts afresh
         engine = tasq_django._engine
         if engine is not None and not engine.closed:
