@@ -97,6 +97,9 @@ class TasQMiddleware:
             if scope["type"] == "lifespan":
                 outer = scope.get("tasq.middleware")
                 if outer is not None and outer is not self:
+                    # This layer's engine will never see a task: closed, so that no resolver
+                    # hands @background calls to it (it is the newest app engine).
+                    self.engine.close(wait=False)
                     await _refuse_startup(receive, send, _TWO_LAYERS)
                     return
                 scope["tasq.middleware"] = self
