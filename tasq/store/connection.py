@@ -31,7 +31,8 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT = 5.0  # seconds SQLite's own busy handler waits for a lock, per attempt
 BUSY_PATIENCE = 60.0  # seconds a transaction keeps retrying a lock before it is an error
-WAL_LIMIT = 16 * 1024 * 1024  # bytes the WAL file is truncated back to after a checkpoint
+WAL_LIMIT = 4 * 1024 * 1024  # bytes of WAL past which it is checkpointed and truncated
+WAL_CHECK_EVERY = 16  # write transactions between two looks at the WAL's size
 _ABANDONED: list[sqlite3.Connection] = []  # a parent's connections, kept from the collector in a child
 
 
@@ -45,7 +46,7 @@ def translate(error: sqlite3.Error, path: Path) -> StoreError:
             return StoreError(f"cannot open the store {where}: the directory {parent} does not exist; create it", where)
         return StoreError(f"cannot open the store {where}: check that this process may read and write it", where)
     if code.startswith("SQLITE_READONLY"):
-        return StoreError(f"the store {where} is read-only: give this process write permission on it", where)
+        return StoreError(f"the store {where} is read-only: let this process write it", where)
     if code.startswith("SQLITE_FULL"):
         return StoreError(f"the store {where} is full (no space left): free disk space or prune it", where)
     if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
@@ -67,6 +68,10 @@ def _rollback(connection: sqlite3.Connection) -> None:
             pass  # SQLite already rolled back (a full disk does that)
 
 
+def _may(path: Path, mode: int) -> bool:
+    return os.access(path, mode, effective_ids=os.access in os.supports_effective_ids)
+
+
 def check_writable(path: Path) -> None:
     """A clear error before SQLite gives a vague one: the directory, then the files."""
     where = str(path)
@@ -74,9 +79,9 @@ def check_writable(path: Path) -> None:
     if not parent.is_dir():
         raise StoreError(f"cannot open the store {where}: the directory {parent} does not exist; create it", where)
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if file.exists() and not os.access(file, os.R_OK | os.W_OK):
-            raise StoreError(f"the store {where} is read-only ({file}): let this process write it", where)
-    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        if file.exists() and not _may(file, os.R_OK | os.W_OK):
+            raise StoreError(f"the store {where} is read-only ({file.name}): let this process write it", where)
+    if not path.exists() and not _may(parent, os.W_OK | os.X_OK):
         raise StoreError(f"cannot create the store {where}: the directory {parent} is not writable", where)
 
 
@@ -90,6 +95,8 @@ class Handle:
         self._pid = os.getpid()
         self._connection: sqlite3.Connection | None = None
         self.lock = threading.Lock()  # held by the one thread using the connection
+        self._wal = path.with_name(path.name + "-wal")
+        self._writes = 0
 
     def connection(self) -> sqlite3.Connection:
         """The connection, opened on first use; the caller holds ``lock``."""
@@ -114,6 +121,7 @@ class Handle:
         try:
             connection.execute(f"PRAGMA synchronous = {self._sync}")
             connection.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
+            connection.execute("PRAGMA wal_autocheckpoint = 0")  # see _bound_wal
             if self._max_pages is not None:
                 connection.execute(f"PRAGMA max_page_count = {int(self._max_pages)}")
         except sqlite3.Error as error:
@@ -128,6 +136,19 @@ class Handle:
             if self._connection is not None:
                 self._connection.close()
             self._connection = None
+
+    def _bound_wal(self, connection: sqlite3.Connection) -> None:
+        # SQLite's automatic checkpoints are PASSIVE: while other processes keep writing, none
+        # of them copies the WAL to its end, so none can start it over and it grows without
+        # bound ("checkpoint starvation", https://www.sqlite.org/wal.html#bigwal); and as they
+        # hold the checkpoint lock in turn, a TRUNCATE checkpoint gets SQLITE_BUSY at once.
+        # So automatic checkpoints are off (``_open``), and past the limit one TRUNCATE
+        # checkpoint waits for the writer and the readers, copies everything, starts over.
+        try:
+            if self._wal.stat().st_size > WAL_LIMIT:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except (OSError, sqlite3.Error):
+            pass  # the next look tries again; a checkpoint is never a caller's error
 
     def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` in one ``BEGIN IMMEDIATE`` transaction, committed: all of it or nothing."""
@@ -155,6 +176,9 @@ class Handle:
                     connection.execute(begin)
                     result = work(connection)
                     connection.execute("COMMIT")
+                    self._writes += 1
+                    if self._writes % WAL_CHECK_EVERY == 0:
+                        self._bound_wal(connection)
                     return result
                 except sqlite3.Error as error:
                     _rollback(connection)
