@@ -50,7 +50,7 @@ class Journal:
         self._inserts: GroupCommit[list[Row], list[int]] = GroupCommit(self._insert_groups)
         self._finishes: GroupCommit[_Finish, list[bool]] = GroupCommit(self._finish_groups)
         self._opened_in: int | None = None  # the pid that checked the schema
-        self._open_lock = threading.Lock()
+        self._lock = (os.getpid(), threading.Lock())
         self._owner: tuple[int, str] | None = None
 
     def __repr__(self) -> str:
@@ -62,7 +62,7 @@ class Journal:
         """Create or migrate the file, or refuse it (``StoreError``); idempotent, per process."""
         if self._opened_in == os.getpid():
             return
-        with self._open_lock:
+        with self._open_lock():
             if self._opened_in == os.getpid():
                 return
             check_writable(self.path)
@@ -76,6 +76,13 @@ class Journal:
                     raise translate(error, self.path) from error
             self._opened_in = os.getpid()
 
+    def _open_lock(self) -> threading.Lock:
+        # A lock made in the parent may have been held by one of its threads at fork().
+        pid, lock = self._lock
+        if pid != os.getpid():
+            pid, lock = self._lock = (os.getpid(), threading.Lock())
+        return lock
+
     def close(self) -> None:
         """Close this process's connections; the next call opens them again."""
         self._writer.close()
@@ -86,9 +93,13 @@ class Journal:
     def owner(self) -> str:
         """This process's name on the leases it takes: host, pid and a random part."""
         pid = os.getpid()
-        if self._owner is None or self._owner[0] != pid:
-            self._owner = (pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}")
-        return self._owner[1]
+        owner = self._owner
+        if owner is None or owner[0] != pid:
+            with self._open_lock():  # threads asking at once must all get the same name
+                owner = self._owner
+                if owner is None or owner[0] != pid:
+                    owner = self._owner = (pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}")
+        return owner[1]
 
     # -- accepting -------------------------------------------------------------------------
 

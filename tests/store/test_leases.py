@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -101,3 +102,19 @@ def test_a_lapsed_lease_counts_as_an_attempt_and_fails_when_none_is_left(journal
     journal.claim("default", "alive", 10, now=now + 2)
     assert journal.finish("dead", [Outcome(task_id=rerun, attempt=1, state="done")]) == [False]  # fenced
     assert journal.finish("alive", [Outcome(task_id=rerun, attempt=2, state="done")]) == [True]
+
+
+def test_threads_asking_for_the_owner_at_once_get_one_name(journal: Journal) -> None:
+    names: set[str] = set()
+    start = threading.Barrier(8)
+
+    def ask() -> None:
+        start.wait()
+        names.add(journal.owner)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(names) == 1
