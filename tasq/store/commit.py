@@ -24,6 +24,8 @@ from ..exceptions import StoreError
 
 __all__ = ["GroupCommit"]
 
+ROUNDS = 8  # groups one leader commits before it hands the lead on
+
 In = TypeVar("In")
 Out = TypeVar("Out")
 
@@ -69,22 +71,40 @@ class GroupCommit(Generic[In, Out]):
         return waiter.result  # type: ignore[return-value]
 
     def _lead(self) -> None:
+        # The leader goes on committing while callers queue behind it, up to ROUNDS groups:
+        # handing the lead to a sleeping thread would leave the database idle until that
+        # thread is scheduled, which under load takes longer than a commit.
         with self._mutex:
             group = self._queue[:]  # the leader first, then whoever queued behind it
-        try:
-            self._commit(group)
-        finally:
-            with self._mutex:
-                del self._queue[: len(group)]
-                successor = self._queue[0] if self._queue else None
-            for waiter in group:
-                if not waiter.done:  # the leader was interrupted before it could say
-                    waiter.error = StoreError("the commit was interrupted; nothing was stored", "")
-                    waiter.done = True
-            for waiter in group[1:]:
+        leader = group[0]
+        for rounds in range(1, ROUNDS + 1):
+            try:
+                self._commit(group)
+            except BaseException:
+                self._settle(group, leader, hand_over=True)
+                raise
+            group = self._settle(group, leader, hand_over=rounds == ROUNDS)
+            if not group:
+                return
+
+    def _settle(
+        self, group: list[_Waiter[In, Out]], leader: _Waiter[In, Out], hand_over: bool
+    ) -> list[_Waiter[In, Out]]:
+        """Wake the group's callers; the callers queued since, for the leader to go on with
+        (none when it hands over: then the first of them leads)."""
+        with self._mutex:
+            del self._queue[: len(group)]
+            following = self._queue[:]
+        for waiter in group:
+            if not waiter.done:  # the leader was interrupted before it could say
+                waiter.error = StoreError("the commit was interrupted; nothing was stored", "")
+                waiter.done = True
+            if waiter is not leader:
                 waiter.wake.release()
-            if successor is not None:
-                successor.wake.release()
+        if following and hand_over:
+            following[0].wake.release()
+            return []
+        return following
 
     def _commit(self, group: list[_Waiter[In, Out]]) -> None:
         try:
