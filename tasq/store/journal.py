@@ -53,6 +53,12 @@ class Journal:
         self._lock = (os.getpid(), threading.Lock())
         self._owner: tuple[int, str] | None = None
 
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return f"Journal({self.url!r}, sync={self.sync!r})"
 

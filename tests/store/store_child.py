@@ -51,6 +51,7 @@ def contend(url: str, threads: int, per_thread: int) -> None:
         worker.start()
     for worker in workers:
         worker.join()
+    journal.close()
     print(json.dumps({"added": added, "claimed": claimed, "errors": errors}), flush=True)
 
 

@@ -61,11 +61,12 @@ def test_a_read_only_store_is_named_then_works_once_writable() -> None:
     directory = Path(tempfile.mkdtemp(prefix="tasq-read-only-"))
     directory.chmod(0o755)
     path = directory / "tasq.db"
+    journal = Journal(f"sqlite:///{path}")
     try:
-        Journal(f"sqlite:///{path}").add([task()])
+        with Journal(f"sqlite:///{path}") as first:
+            first.add([task()])
         for file in directory.iterdir():
             file.chmod(0o444)
-        journal = Journal(f"sqlite:///{path}")
         with unprivileged(), pytest.raises(StoreError, match=r"is read-only .*let this process write it") as caught:
             journal.add([task()])
         assert caught.value.path == str(path)
@@ -78,6 +79,7 @@ def test_a_read_only_store_is_named_then_works_once_writable() -> None:
             journal.close()
         assert count(path) == 2
     finally:
+        journal.close()
         for file in directory.iterdir():
             file.unlink()
         directory.rmdir()

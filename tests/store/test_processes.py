@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -76,7 +76,8 @@ def wal_watch(path: Path) -> Iterator[list[int]]:
 def test_four_processes_of_four_threads_add_and_claim_every_row_once(tmp_path: Path) -> None:
     per_thread = scaled(25_000)
     url = f"sqlite:///{tmp_path / 'tasq.db'}"
-    Journal(url).open()
+    with Journal(url) as journal:
+        journal.open()
     with wal_watch(tmp_path / "tasq.db") as wal_sizes:
         processes = [child("contend", url, 4, per_thread) for _ in range(4)]
         outputs = [process.communicate(timeout=850) for process in processes]
@@ -92,7 +93,8 @@ def test_four_processes_of_four_threads_add_and_claim_every_row_once(tmp_path: P
     assert all(per == sorted(per) for report in reports for per in report["added"])  # increasing
     assert len(claimed) == len(set(claimed))  # no row claimed twice
     assert set(claimed) == set(added)
-    stats = Journal(url).stats("default")
+    with Journal(url) as journal:
+        stats = journal.stats("default")
     assert (stats.done, stats.pending, stats.running) == (16 * per_thread, 0, 0)
     assert max(wal_sizes) <= WAL_BOUND, max(wal_sizes)
 
@@ -113,9 +115,9 @@ def recover_until(journal: Journal, deadline: float) -> tuple[list[int], list[in
 
 
 @pytest.mark.timeout(60)
-def test_a_process_killed_holding_leases_loses_no_row(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'tasq.db'}"
-    journal = Journal(url)
+def test_a_process_killed_holding_leases_loses_no_row(make_journal: Callable[..., Journal]) -> None:
+    journal = make_journal()
+    url = journal.url
     again = journal.add([task(max_retry=3) for _ in range(4)])
     lost = journal.add([task(max_retry=1), task(max_retry=3, rerun_lost=False)])
     waiting = journal.add([task(run_at=time.time() + 3600), task(priority=-100)])
@@ -138,9 +140,9 @@ def test_a_process_killed_holding_leases_loses_no_row(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_a_live_process_keeps_its_leases_by_heartbeat(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'tasq.db'}"
-    journal = Journal(url)
+def test_a_live_process_keeps_its_leases_by_heartbeat(make_journal: Callable[..., Journal]) -> None:
+    journal = make_journal()
+    url = journal.url
     ids = journal.add([task(max_retry=2) for _ in range(3)])
     with holding("hold", url, 3, 0.6, 0.1) as holder:
         wait_for_line(holder)
@@ -155,8 +157,8 @@ def test_a_live_process_keeps_its_leases_by_heartbeat(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
-    journal = Journal(f"sqlite:///{tmp_path / 'tasq.db'}")
+def test_a_forked_child_opens_its_own_connection(make_journal: Callable[..., Journal]) -> None:
+    journal = make_journal()
     journal.add([task()])
     parent_owner = journal.owner
     read, write = os.pipe()

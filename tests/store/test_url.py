@@ -31,11 +31,13 @@ def test_a_non_string_is_a_type_error() -> None:
 
 
 def test_store_sync_is_normal_or_full(tmp_path: Path) -> None:
-    assert Journal(f"sqlite:///{tmp_path}/a.db", sync="full").sync == "full"
+    with Journal(f"sqlite:///{tmp_path}/a.db", sync="full") as journal:
+        assert journal.sync == "full"
     with pytest.raises(ValueError, match="'normal' or 'full'"):
         Journal(f"sqlite:///{tmp_path}/a.db", sync="off")  # type: ignore[arg-type]
 
 
 def test_constructing_a_journal_touches_no_file(tmp_path: Path) -> None:
-    Journal(f"sqlite:///{tmp_path}/a.db")
+    with Journal(f"sqlite:///{tmp_path}/a.db"):
+        pass
     assert list(tmp_path.iterdir()) == []
