@@ -175,6 +175,14 @@ class Journal:
             lambda connection: [leases.finish(connection, owner, outcomes, now) for owner, outcomes in groups]
         )
 
+    def release(self, owner: str, task_ids: Sequence[int]) -> list[int]:
+        """Give back runs claimed but never started (at close): pending again, their attempt
+        not counted, for this or another process to claim. The ids given back."""
+        if not task_ids:
+            return []
+        self.open()
+        return self._writer.write(lambda connection: leases.release(connection, owner, task_ids))
+
     def reschedule(
         self,
         owner: str,

@@ -18,7 +18,7 @@ from ..exceptions import WorkerLost
 from .records import ClaimedTask, Outcome
 from .writes import encode
 
-__all__ = ["WORKER_LOST", "claim", "finish", "recover", "renew", "reschedule"]
+__all__ = ["WORKER_LOST", "claim", "finish", "recover", "release", "renew", "reschedule"]
 
 WORKER_LOST = f"{WorkerLost.__module__}.{WorkerLost.__qualname__}"
 
@@ -140,3 +140,17 @@ def reschedule(
         (run_at, error_type, error_message, task_id, owner, attempt),
     )
     return cursor.rowcount == 1
+
+
+def release(connection: sqlite3.Connection, owner: str, task_ids: Sequence[int]) -> list[int]:
+    """Give back claimed runs that never started (a closing process): pending again, the
+    attempt not counted. The ids given back."""
+    released: list[int] = []
+    for task_id in task_ids:
+        found = connection.execute(
+            "UPDATE task SET state = 'pending', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,"
+            " started_at = NULL WHERE id = ? AND state = 'running' AND lease_owner = ? RETURNING id",
+            (task_id, owner),
+        ).fetchall()
+        released.extend(row[0] for row in found)
+    return released

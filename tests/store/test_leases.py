@@ -118,3 +118,12 @@ def test_threads_asking_for_the_owner_at_once_get_one_name(journal: Journal) -> 
     for thread in threads:
         thread.join()
     assert len(names) == 1
+
+
+def test_release_gives_back_runs_that_never_started_uncounted(journal: Journal) -> None:
+    first, second = journal.add([task(max_retry=1), task(max_retry=1)], owner="closing")
+    assert journal.release("closing", [first, second, 999]) == [first, second]
+    assert journal.release("someone else", [first]) == []
+    rows = journal.claim("default", "next", 10)
+    assert [(row.id, row.attempt) for row in rows] == [(first, 1), (second, 1)]
+    assert journal.release("closing", [first]) == []  # no longer its run
