@@ -60,7 +60,8 @@ def claim(
 def renew(connection: sqlite3.Connection, owner: str, until: float) -> int:
     """Extend every lease ``owner`` holds; how many it holds."""
     cursor = connection.execute(
-        "UPDATE task SET lease_until = ? WHERE state = 'running' AND lease_owner = ?", (until, owner)
+        "UPDATE task INDEXED BY task_running SET lease_until = ? WHERE state = 'running' AND lease_owner = ?",
+        (until, owner),
     )
     return cursor.rowcount
 
@@ -68,13 +69,14 @@ def renew(connection: sqlite3.Connection, owner: str, until: float) -> int:
 def recover(connection: sqlite3.Connection, engine: str, now: float) -> tuple[list[int], list[int]]:
     """Rows whose lease lapsed: (put back to run again, failed with ``WorkerLost``)."""
     requeued = connection.execute(
-        "UPDATE task SET state = 'pending', lease_owner = NULL, lease_until = NULL, run_at = ?"
+        "UPDATE task INDEXED BY task_running SET state = 'pending', lease_owner = NULL, lease_until = NULL, run_at = ?"
         " WHERE state = 'running' AND lease_until < ? AND engine = ? AND rerun_lost AND attempts < max_retry"
         " RETURNING id",
         (now, now, engine),
     ).fetchall()
     failed = connection.execute(
-        "UPDATE task SET state = 'failed', lease_owner = NULL, lease_until = NULL, finished_at = ?,"
+        "UPDATE task INDEXED BY task_running SET state = 'failed', lease_owner = NULL, lease_until = NULL,"
+        " finished_at = ?,"
         " error_type = ?, error_message = ?"
         " WHERE state = 'running' AND lease_until < ? AND engine = ? RETURNING id, attempts, rerun_lost",
         (now, WORKER_LOST, "the process running this task died (its lease lapsed)", now, engine),
