@@ -32,6 +32,7 @@ T = TypeVar("T")
 BUSY_TIMEOUT = 5.0  # seconds SQLite's own busy handler waits for a lock, per attempt
 BUSY_PATIENCE = 60.0  # seconds a transaction keeps retrying a lock before it is an error
 WAL_LIMIT = 4 * 1024 * 1024  # bytes of WAL past which it is checkpointed and truncated
+PAGE_SIZE = 1024  # bytes, for a new file
 WAL_CHECK_EVERY = 16  # write transactions between two looks at the WAL's size
 _ABANDONED: list[sqlite3.Connection] = []  # a parent's connections, kept from the collector in a child
 
@@ -119,6 +120,10 @@ class Handle:
         except sqlite3.Error as error:
             raise translate(error, self.path) from error
         try:
+            # Small pages: a commit writes whole pages to the WAL, and a task's row is small;
+            # 1 KiB pages made a one-row commit a third faster than 4 KiB ones. Only a new
+            # file takes it: the page size of a database in WAL mode is fixed.
+            connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             connection.execute(f"PRAGMA synchronous = {self._sync}")
             connection.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
             connection.execute("PRAGMA wal_autocheckpoint = 0")  # see _bound_wal
