@@ -88,7 +88,7 @@ def test_a_read_only_store_is_named_then_works_once_writable() -> None:
 def test_a_full_store_refuses_the_whole_batch_then_takes_more_once_space_is_freed(
     make_journal: Callable[..., Journal],
 ) -> None:
-    journal = make_journal(max_pages=40)
+    journal = make_journal(max_pages=160)  # 1 KiB pages
     accepted = 0
     refused: StoreError | None = None
     while refused is None:
