@@ -8,10 +8,12 @@ __all__ = [
     "MaxRetryExceeded",
     "QueueFull",
     "RetryTask",
+    "StoreError",
     "TasQClosed",
     "TasQError",
     "TaskCancelled",
     "TimeLimitExceeded",
+    "WorkerLost",
 ]
 
 
@@ -45,3 +47,18 @@ class TasQClosed(TasQError):
 
 class QueueFull(TasQError):
     """The bounded queue had no free slot in time."""
+
+
+class WorkerLost(TasQError):
+    """The process running a task died before it finished (a store recovered the task)."""
+
+
+class StoreError(TasQError):
+    """A durable store that cannot be opened, read or written; the message says what to do.
+
+    ``path`` is the store's file. Nothing of the call that raised it was accepted.
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path

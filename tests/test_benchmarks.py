@@ -83,3 +83,16 @@ def test_a_module_that_fails_to_import_is_reported_loudly(
     assert "FAILED TO IMPORT benchmarks.bench_does_not_exist" in err  # the child's traceback
     assert "ModuleNotFoundError" in err
     assert "BENCHMARKS THAT DID NOT RUN" in err
+
+
+@pytest.mark.timeout(180)
+def test_store_benchmark_yields_every_row_with_its_peers() -> None:
+    from benchmarks import bench_store
+
+    results = bench_store.run(quick=True, n=160, repetitions=1)
+    names = {result.name for result in results}
+    assert {bench_store.RAW, bench_store.JOURNAL, bench_store.JOURNAL_GROUP, bench_store.JOURNAL_WRITER} <= names
+    assert {bench_store.JOURNAL_MANY, bench_store.JOURNAL_DRAIN, bench_store.JOURNAL_E2E} <= names
+    assert {bench_store.HUEY, bench_store.PERSIST, bench_store.DJANGO} <= names
+    assert all(math.isfinite(result.ns) and result.ns > 0 for result in results)
+    assert [result.met is not None for result in results if result.target] == [True, True]

@@ -1,0 +1,70 @@
+"""Task control from any process: cancel a task that has not started, retry a failed one,
+and claim a periodic slot together with the task it runs.
+
+Each is one transaction under the write lock, so a cancel and a claim of the same row are
+ordered: exactly one of them changes it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..exceptions import TaskCancelled
+from .writes import INSERT, Row
+
+__all__ = ["CANCELLED", "cancel", "cancel_pending", "claim_slot", "retry"]
+
+CANCELLED = f"{TaskCancelled.__module__}.{TaskCancelled.__qualname__}"
+
+_CANCEL = (
+    "UPDATE task SET state = 'cancelled', finished_at = ?, error_type = ?, error_message = ?"
+    " WHERE state = 'pending' AND {where} RETURNING id"
+)
+
+
+def cancel(connection: sqlite3.Connection, task_id: int, now: float) -> bool:
+    found = connection.execute(_CANCEL.format(where="id = ?"), (now, CANCELLED, "cancelled", task_id)).fetchall()
+    return bool(found)
+
+
+def cancel_pending(connection: sqlite3.Connection, engine: str, now: float) -> list[int]:
+    """Every pending row of ``engine``, cancelled; their ids."""
+    found = connection.execute(
+        _CANCEL.format(where="engine = ?"), (now, CANCELLED, "cancelled before it ran", engine)
+    ).fetchall()
+    return sorted(row[0] for row in found)
+
+
+def retry(connection: sqlite3.Connection, task_id: int, now: float) -> int:
+    """A new row for the same task and arguments; ``ValueError`` unless failed or cancelled."""
+    found = connection.execute(
+        "INSERT INTO task (engine, name, args, kwargs, headers, priority, run_at, max_retry, retry_delay,"
+        " rerun_lost, enqueued_at, retry_of)"
+        " SELECT engine, name, args, kwargs, headers, priority, ?, max_retry, retry_delay, rerun_lost, ?, id"
+        " FROM task WHERE id = ? AND state IN ('failed', 'cancelled') RETURNING id",
+        (now, now, task_id),
+    ).fetchone()
+    if found is not None:
+        return int(found[0])
+    state = connection.execute("SELECT state FROM task WHERE id = ?", (task_id,)).fetchone()
+    if state is None:
+        raise ValueError(f"no task {task_id} in the store (unknown, or pruned)")
+    if state[0] == "done":
+        raise ValueError(f"task {task_id} succeeded: only a failed or cancelled task can be retried")
+    raise ValueError(f"task {task_id} is {state[0]}: only a failed or cancelled task can be retried")
+
+
+def claim_slot(connection: sqlite3.Connection, engine: str, name: str, slot: int, owner: str, row: Row) -> int | None:
+    """Win periodic slot ``slot`` of ``name`` and insert its task; None if another process won it."""
+    won = connection.execute(
+        "INSERT INTO periodic_slot (engine, name, slot, owner, claimed_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (engine, name, slot, owner, row[10]),
+    ).rowcount
+    if won != 1:
+        return None
+    task_id = connection.execute(INSERT + " RETURNING id", row).fetchone()[0]
+    connection.execute(
+        "UPDATE periodic_slot SET task_id = ? WHERE engine = ? AND name = ? AND slot = ?", (task_id, engine, name, slot)
+    )
+    return int(task_id)

@@ -1,0 +1,97 @@
+"""Reading the store for ``result(id)``, ``stats()`` and the dashboard's listings.
+
+Reads go through a connection of their own: in WAL mode they see the last commit and never
+wait for the writer, so a dashboard never slows the workers down.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from .records import FINISHED, STATES, StoreStats, TaskRecord, TaskState
+
+__all__ = ["listing", "next_run_at", "result", "stats"]
+
+_COLUMNS = (
+    "id, engine, name, args, kwargs, headers, priority, state, attempts, max_retry, run_at, enqueued_at,"
+    " started_at, finished_at, lease_owner, return_value, return_repr, error_type, error_message,"
+    " error_traceback, retry_of"
+)
+
+
+def _record(row: tuple[Any, ...]) -> TaskRecord:
+    value: Any = None
+    if row[15] is not None:
+        try:
+            value = json.loads(row[15])
+        except ValueError:
+            value = None  # written by hand or damaged: the repr column may still say
+    return TaskRecord(
+        id=row[0],
+        engine=row[1],
+        name=row[2],
+        args=row[3],
+        kwargs=row[4],
+        headers=row[5],
+        priority=row[6],
+        state=row[7],
+        attempts=row[8],
+        max_retry=row[9],
+        run_at=row[10],
+        enqueued_at=row[11],
+        started_at=row[12],
+        finished_at=row[13],
+        lease_owner=row[14],
+        return_value=value,
+        return_repr=row[16],
+        error_type=row[17],
+        error_message=row[18],
+        error_traceback=row[19],
+        retry_of=row[20],
+    )
+
+
+def result(connection: sqlite3.Connection, task_id: int) -> TaskRecord | None:
+    row = connection.execute(f"SELECT {_COLUMNS} FROM task WHERE id = ?", (task_id,)).fetchone()
+    return None if row is None else _record(row)
+
+
+def stats(connection: sqlite3.Connection, engine: str, now: float) -> StoreStats:
+    counts = dict.fromkeys(STATES, 0)
+    delayed = retried = 0
+    for state, count, waiting, extra in connection.execute(
+        "SELECT state, count(*), total(state = 'pending' AND run_at > ?), total(max(attempts - 1, 0))"
+        " FROM task WHERE engine = ? GROUP BY state",
+        (now, engine),
+    ):
+        counts[state] = count
+        delayed += int(waiting)
+        retried += int(extra)
+    return StoreStats(delayed=delayed, retried=retried, **counts)
+
+
+_ORDER = {
+    "pending": "ORDER BY priority DESC, id LIMIT ?",
+    "running": "ORDER BY id LIMIT ?",
+}
+
+
+def listing(connection: sqlite3.Connection, engine: str, state: TaskState, limit: int) -> list[TaskRecord]:
+    """Up to ``limit`` rows in ``state``: pending in the order they will run, finished newest first."""
+    if state not in STATES:
+        raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+    order = "ORDER BY id DESC LIMIT ?" if state in FINISHED else _ORDER[state]
+    rows = connection.execute(
+        f"SELECT {_COLUMNS} FROM task WHERE engine = ? AND state = ? {order}", (engine, state, limit)
+    )
+    return [_record(row) for row in rows]
+
+
+def next_run_at(connection: sqlite3.Connection, engine: str) -> float | None:
+    """When the earliest pending row of ``engine`` falls due (maybe already), or None."""
+    row = connection.execute(
+        "SELECT min(run_at) FROM task WHERE engine = ? AND state = 'pending'", (engine,)
+    ).fetchone()
+    return None if row[0] is None else float(row[0])
