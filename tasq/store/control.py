@@ -12,7 +12,7 @@ import sqlite3
 from ..exceptions import TaskCancelled
 from .writes import INSERT, Row
 
-__all__ = ["CANCELLED", "cancel", "cancel_pending", "claim_slot", "retry"]
+__all__ = ["CANCELLED", "cancel", "cancel_claimed", "cancel_pending", "claim_slot", "retry", "set_headers"]
 
 CANCELLED = f"{TaskCancelled.__module__}.{TaskCancelled.__qualname__}"
 
@@ -25,6 +25,22 @@ _CANCEL = (
 def cancel(connection: sqlite3.Connection, task_id: int, now: float) -> bool:
     found = connection.execute(_CANCEL.format(where="id = ?"), (now, CANCELLED, "cancelled", task_id)).fetchall()
     return bool(found)
+
+
+def cancel_claimed(connection: sqlite3.Connection, owner: str, task_id: int, attempt: int, now: float) -> bool:
+    """Cancel a run this owner claimed but has not started (it was waiting for a worker)."""
+    cursor = connection.execute(
+        "UPDATE task SET state = 'cancelled', finished_at = ?, error_type = ?, error_message = ?,"
+        " lease_owner = NULL, lease_until = NULL, attempts = attempts - 1, started_at = NULL"
+        " WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?",
+        (now, CANCELLED, "cancelled", task_id, owner, attempt),
+    )
+    return cursor.rowcount == 1
+
+
+def set_headers(connection: sqlite3.Connection, task_id: int, headers: str) -> None:
+    """The headers a task's before_enqueue hooks added once its id was known."""
+    connection.execute("UPDATE task SET headers = ? WHERE id = ?", (headers, task_id))
 
 
 def cancel_pending(connection: sqlite3.Connection, engine: str, now: float) -> list[int]:

@@ -21,7 +21,7 @@ from .connection import Handle, check_writable, translate
 from .records import ClaimedTask, NewTask, Outcome, StoreStats, TaskRecord, TaskState
 from .schema import migrate
 from .url import StoreSync, check_sync, store_path
-from .writes import INSERT_ONE, Row, insert, rows_of
+from .writes import INSERT_ONE, Row, encode, insert, rows_of
 
 __all__ = ["Journal"]
 
@@ -205,6 +205,19 @@ class Journal:
         self.open()
         return self._writer.write(lambda connection: control.cancel(connection, task_id, time.time()))
 
+    def cancel_claimed(self, owner: str, task_id: int, attempt: int) -> bool:
+        """Cancel a run ``owner`` claimed and has not started; False if it does not hold it."""
+        self.open()
+        return self._writer.write(
+            lambda connection: control.cancel_claimed(connection, owner, task_id, attempt, time.time())
+        )
+
+    def set_headers(self, task_id: int, headers: dict[str, str]) -> None:
+        """Store the headers of a task accepted a moment ago (its hooks needed its id)."""
+        text = encode(headers, "the headers")
+        self.open()
+        self._writer.write(lambda connection: control.set_headers(connection, task_id, text))
+
     def cancel_pending(self, engine: str) -> list[int]:
         """Cancel every task of ``engine`` that has not started; their ids."""
         self.open()
@@ -239,6 +252,14 @@ class Journal:
         """Up to ``limit`` of ``engine``'s rows in ``state`` (for the dashboard)."""
         self.open()
         return self._reader.read(lambda connection: reads.listing(connection, engine, state, limit))
+
+    def finished_among(self, task_ids: Sequence[int]) -> set[int]:
+        """Which of ``task_ids`` have ended, or are no longer kept."""
+        if not task_ids:
+            return set()
+        self.open()
+        ids = list(task_ids)
+        return self._reader.read(lambda connection: reads.finished_among(connection, ids))
 
     def next_run_at(self, engine: str) -> float | None:
         self.open()
