@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from . import control, leases, reads, upkeep
 from .commit import GroupCommit
@@ -25,8 +26,10 @@ from .writes import INSERT_ONE, Row, encode, insert, rows_of
 
 __all__ = ["Journal"]
 
-_Insert = tuple[list[Row]]
-_Finish = tuple[str, Sequence[Outcome]]
+# What concurrent callers hand to the one group commit: rows to insert, or outcomes of an
+# owner's runs. Inserts and finishes of one group share a transaction: the writer's lock is
+# taken once per group, not once per kind.
+_Write = tuple[list[Row], None] | tuple[str, Sequence[Outcome]]
 
 
 class Journal:
@@ -47,8 +50,7 @@ class Journal:
             raise ValueError(f"max_pages must be a positive int or None, not {max_pages!r}")
         self._writer = Handle(self.path, self.sync, max_pages)
         self._reader = Handle(self.path, self.sync, max_pages)
-        self._inserts: GroupCommit[list[Row], list[int]] = GroupCommit(self._insert_groups)
-        self._finishes: GroupCommit[_Finish, list[bool]] = GroupCommit(self._finish_groups)
+        self._writes: GroupCommit[_Write, list[Any]] = GroupCommit(self._write_groups)
         self._opened_in: int | None = None  # the pid that checked the schema
         self._lock = (os.getpid(), threading.Lock())
         self._owner: tuple[int, str] | None = None
@@ -120,7 +122,8 @@ class Journal:
         if not rows:
             return []
         self.open()
-        return self._inserts.submit(rows)
+        ids: list[int] = self._writes.submit((rows, None))
+        return ids
 
     def add_many(self, tasks: Sequence[NewTask], *, owner: str | None = None, lease: float = 30.0) -> list[int]:
         """``add`` for a large batch: one transaction of its own, not shared with others."""
@@ -129,11 +132,6 @@ class Journal:
             return []
         self.open()
         return self._writer.write(lambda connection: insert(connection, [rows])[0])
-
-    def _insert_groups(self, groups: Sequence[list[Row]]) -> list[list[int]]:
-        if len(groups) == 1 and len(groups[0]) == 1:  # alone: one statement, its own commit
-            return [[self._writer.statement(INSERT_ONE, groups[0][0])[0][0]]]
-        return self._writer.write(lambda connection: insert(connection, groups))
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -167,13 +165,14 @@ class Journal:
         if not outcomes:
             return []
         self.open()
-        return self._finishes.submit((owner, outcomes))
+        recorded: list[bool] = self._writes.submit((owner, outcomes))
+        return recorded
 
-    def _finish_groups(self, groups: Sequence[_Finish]) -> list[list[bool]]:
-        now = time.time()
-        return self._writer.write(
-            lambda connection: [leases.finish(connection, owner, outcomes, now) for owner, outcomes in groups]
-        )
+    def _write_groups(self, groups: Sequence[_Write]) -> list[list[Any]]:
+        if len(groups) == 1 and groups[0][1] is None and len(groups[0][0]) == 1:
+            # one row alone: one statement, its own commit
+            return [[self._writer.statement(INSERT_ONE, groups[0][0][0])[0][0]]]
+        return self._writer.write(lambda connection: _write_all(connection, groups))
 
     def release(self, owner: str, task_ids: Sequence[int]) -> list[int]:
         """Give back runs claimed but never started (at close): pending again, their attempt
@@ -279,3 +278,16 @@ class Journal:
         self.open()
         with self._writer.lock:
             return upkeep.checkpoint(self._writer.connection())
+
+
+def _write_all(connection: sqlite3.Connection, groups: Sequence[_Write]) -> list[list[Any]]:
+    inserts = [(index, group[0]) for index, group in enumerate(groups) if group[1] is None]
+    answers: list[list[Any]] = [[] for _ in groups]
+    if inserts:
+        for (index, _), ids in zip(inserts, insert(connection, [rows for _, rows in inserts]), strict=True):
+            answers[index] = ids
+    now = time.time()
+    for index, (owner, outcomes) in enumerate(groups):
+        if outcomes is not None:
+            answers[index] = leases.finish(connection, owner, outcomes, now)  # type: ignore[arg-type]
+    return answers

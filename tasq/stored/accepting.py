@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["Accepted", "accepted_call", "accepted_submit"]
 
 _PLAIN = TaskOptions()
+# The name each function was found sendable under: the checks behind it never change.
+_names: dict[tuple[Callable[..., object], str | None], str] = {}
 
 
 class Accepted(NamedTuple):
@@ -61,7 +63,10 @@ def accepted(
     delay: float | timedelta | datetime | None,
     priority: int | None,
 ) -> Accepted:
-    name = task_name(fn, options)
+    key = (fn, options.name)
+    name = _names.get(key)
+    if name is None:
+        name = _names[key] = task_name(fn, options)
     check_json(name, args, kwargs)
     seconds, priority = check_schedule(delay, priority, options)
     retry_delay = engine.retry_delay if options.retry_delay is None else options.retry_delay

@@ -8,8 +8,10 @@ processes, and when a delayed task or a retry falls due. It also renews this pro
 leases (a third of ``store_lease``), takes back the runs of processes whose leases lapsed,
 and prunes finished rows beyond ``results``.
 
-At most twice ``workers`` runs are held here, so that a worker finishing one finds the next
-without waiting for a claim; the others stay in the store for other processes.
+At most twice ``workers`` runs are held here (a claimed row is "running" in the store),
+so that a worker that finishes one finds the next without waiting for a claim; the rest
+stay in the store for other processes. A held run that no worker has started can still be
+cancelled (``cancel_waiting``), and at close it is given back to the store.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ class Runner:
     def reserve(self) -> bool:
         """A worker is idle: the task about to be stored may be stored claimed by this process."""
         with self._lock:
-            if self._mode == _RUN and self._held < self.workers:
+            if self._mode == _RUN and self._held < self.capacity:
                 self._held += 1
                 return True
             if self._mode != _STOP:
@@ -222,7 +224,7 @@ class Runner:
         with self._lock:
             self._running.pop(run.id, None)
             self._held -= 1
-            if self._held < self.workers:
+            if self._held <= self.workers:
                 self._poke_locked()
             self._changed.notify_all()
         if ended:
@@ -301,7 +303,7 @@ class Runner:
             with self._lock:
                 if self._mode == _STOP and self._held == 0:
                     return
-                free = self.capacity - self._held if self._held < self.workers and self._mode != _STOP else 0
+                free = self.capacity - self._held if self._held <= self.workers and self._mode != _STOP else 0
                 look = free > 0 and (self._more or now >= next_look or now >= self._wake_at or self._mode == _DRAIN)
                 if look and now >= self._wake_at:
                     self._wake_at, self._more = _INFINITY, True
@@ -336,7 +338,7 @@ class Runner:
                 wake = min(next_renew, self._wake_at)
                 if self._mode != _STOP:
                     wake = min(wake, next_recover)
-                    if self._held < self.workers:
+                    if self._held <= self.workers:
                         wake = min(wake, next_look)
                 self._changed.wait(max(0.0, wake - time.time()))
                 self._poked = False
