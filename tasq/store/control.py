@@ -12,7 +12,7 @@ import sqlite3
 from ..exceptions import TaskCancelled
 from .writes import INSERT, Row
 
-__all__ = ["CANCELLED", "cancel", "cancel_claimed", "cancel_pending", "claim_slot", "retry", "set_headers"]
+__all__ = ["CANCELLED", "cancel", "cancel_claimed", "cancel_pending", "claim_slot", "retry", "set_headers", "take_slot"]
 
 CANCELLED = f"{TaskCancelled.__module__}.{TaskCancelled.__qualname__}"
 
@@ -84,3 +84,19 @@ def claim_slot(connection: sqlite3.Connection, engine: str, name: str, slot: int
         "UPDATE periodic_slot SET task_id = ? WHERE engine = ? AND name = ? AND slot = ?", (task_id, engine, name, slot)
     )
     return int(task_id)
+
+
+def take_slot(
+    connection: sqlite3.Connection, engine: str, name: str, slot: int, owner: str, now: float, forget_before: int
+) -> bool:
+    """Win periodic slot ``slot`` of ``name`` (the ticker enqueues its task); False if another
+    process won it. Slots before ``forget_before`` are no longer considered: deleted."""
+    connection.execute(
+        "DELETE FROM periodic_slot WHERE engine = ? AND name = ? AND slot < ?", (engine, name, forget_before)
+    )
+    won = connection.execute(
+        "INSERT INTO periodic_slot (engine, name, slot, owner, claimed_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (engine, name, slot, owner, now),
+    ).rowcount
+    return won == 1

@@ -236,6 +236,14 @@ class Journal:
             lambda connection: control.claim_slot(connection, task.engine, task.name, slot, who, row)
         )
 
+    def take_slot(self, engine: str, name: str, slot: int, forget_before: int, *, owner: str | None = None) -> bool:
+        """Win periodic slot ``slot`` (a Unix time) of ``name``; False if a process already did."""
+        self.open()
+        who = owner or self.owner
+        return self._writer.write(
+            lambda connection: control.take_slot(connection, engine, name, slot, who, time.time(), forget_before)
+        )
+
     # -- reading ---------------------------------------------------------------------------
 
     def result(self, task_id: int) -> TaskRecord | None:

@@ -31,6 +31,7 @@ from .accepting import Accepted, accepted_call, accepted_submit
 from .ledger import REPORT_ONLY, result_of
 from .lookup import Lookup
 from .runner import Runner
+from .slots import StoreSlotClaim
 
 __all__ = ["StoreEngine"]
 
@@ -394,6 +395,10 @@ class StoreEngine(TasQ):
         if self._runner is not None:
             self._runner.stored(time.time())
         return new_id
+
+    def slot_claim(self) -> StoreSlotClaim:
+        """How periodic tasks claim a slot: in the store, so once across every process."""
+        return StoreSlotClaim(self.journal)
 
     # -- waiting and looking --------------------------------------------------------------
 
