@@ -128,8 +128,9 @@ class StoreEngine(TasQ):
     def close(self, wait: bool = True, timeout: float | None = None, cancel_pending: bool = False) -> list[int]:
         """Stop accepting tasks and wait for the running ones (up to ``timeout``).
 
-        What is due runs first unless ``timeout`` ends it; what is not due yet (a delay, a
-        retry's wait) stays in the store for the next start. ``cancel_pending`` cancels every
+        Without a timeout, what is due runs first. With one, only the tasks running here are
+        waited for: the pending ones stay in the store, for another process or the next
+        start, and so does what is not due yet (a delay, a retry's wait). ``cancel_pending`` cancels every
         task of this engine in the store that has not started (whichever process stored it),
         each reported here once. Returns the ids still running here on return.
         """
@@ -156,8 +157,9 @@ class StoreEngine(TasQ):
         if not wait:
             runner.stop()
             return runner.running_ids()
-        runner.drain(time.time())
-        runner.wait_drained(remaining(deadline))
+        if deadline is None:  # no bound: what is due now runs first
+            runner.drain(time.time())
+            runner.wait_drained(None)
         runner.stop()
         runner.wait_stopped(remaining(deadline))
         still_running = runner.running_ids()
