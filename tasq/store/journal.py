@@ -84,6 +84,11 @@ class Journal:
                     raise translate(error, self.path) from error
             self._opened_in = os.getpid()
 
+    @property
+    def opened(self) -> bool:
+        """Has this process opened the file (so that using it costs no check)?"""
+        return self._opened_in == os.getpid()
+
     def _open_lock(self) -> threading.Lock:
         # A lock made in the parent may have been held by one of its threads at fork().
         pid, lock = self._lock

@@ -20,18 +20,17 @@ from .. import lifecycle
 from ..backends.execution import Executor, call_hook
 from ..backends.ledger import LocalLedger
 from ..backends.payload import TaskMessage
-from ..checks import check_seconds, check_task_id, remaining
-from ..engine import TasQ
+from ..checks import check_seconds, remaining
 from ..exceptions import TaskCancelled, TasQClosed
 from ..hooks import checked_headers, given_up
 from ..options import EngineOptions
 from ..store import ClaimedTask, Journal
-from ..task import BackgroundCall, Stats, TaskOptions, TaskResult
+from ..task import BackgroundCall, TaskOptions
 from .accepting import Accepted, accepted_call, accepted_submit
-from .ledger import REPORT_ONLY, result_of
+from .control import StoreControl
+from .looking import StoreLooking
 from .lookup import Lookup
 from .runner import Runner
-from .slots import StoreSlotClaim
 
 __all__ = ["StoreEngine"]
 
@@ -42,7 +41,7 @@ P = ParamSpec("P")
 _NEW, _STARTED, _CLOSED = range(3)
 
 
-class StoreEngine(TasQ):
+class StoreEngine(StoreControl, StoreLooking):
     """``TasQ`` with ``store=``: worker threads in this process over a durable journal."""
 
     runs_tasks_in_process: ClassVar[bool] = True
@@ -58,7 +57,6 @@ class StoreEngine(TasQ):
         "_runner",
         "_shut_down",
         "_state",
-        "_touched",
         "executor",
         "journal",
         "lookup",
@@ -94,7 +92,6 @@ class StoreEngine(TasQ):
         self._changed = threading.Condition(threading.Lock())
         self._state = _NEW
         self._shut_down = False
-        self._touched = False  # has this process used the file (so that close() may)?
         self._runner: Runner | None = None
         self._outstanding: set[int] = set()  # ids accepted here and not yet seen finished
         self._local = LocalLedger(self.results)  # eager mode's
@@ -116,7 +113,6 @@ class StoreEngine(TasQ):
             if self._state == _STARTED:
                 return
             self.journal.open()
-            self._touched = True
             if not self._eager:
                 runner = Runner(self)
                 runner.start()
@@ -147,7 +143,7 @@ class StoreEngine(TasQ):
         if cancel_pending:
             if runner is not None:
                 runner.stop()
-            if self._touched:
+            if self.journal.opened:
                 self._cancel_pending()
         if runner is None:
             lifecycle.forget(self)
@@ -271,7 +267,6 @@ class StoreEngine(TasQ):
             return [self._run_inline(item) for item in checked]
         self._autostart()
         ids = self.journal.add_many([item.row for item in checked])
-        self._touched = True
         for item, task_id in zip(checked, ids, strict=True):
             self.lookup.remember(item.row.name, item.fn, item.options)
             self._accepted(task_id)
@@ -302,7 +297,6 @@ class StoreEngine(TasQ):
             if owner is not None and runner is not None:
                 runner.unreserve()
             raise
-        self._touched = True
         self.lookup.remember(row.name, item.fn, item.options)
         headers = self._headers(task_id, row.name)
         self._accepted(task_id)
@@ -361,99 +355,6 @@ class StoreEngine(TasQ):
             call_hook(hook, task_id)
         self.executor.run_here(ledger, message, item.fn, item.options, propagate=self._eager_propagate)
         return task_id
-
-    # -- task control ---------------------------------------------------------------------
-
-    def cancel(self, task_id: int) -> bool:
-        """Cancel a stored task that has not started, from any process sharing the store."""
-        check_task_id(task_id)
-        runner = self._runner
-        if runner is not None:
-            waiting = runner.cancel_waiting(task_id)
-            if waiting is not None:
-                self._reported(task_id)
-                return waiting
-        if not self.journal.cancel(task_id):
-            return False
-        self._touched = True
-        self._report_cancelled(task_id, TaskCancelled(f"task {task_id} was cancelled"))
-        return True
-
-    def _report_cancelled(self, task_id: int, error: TaskCancelled) -> None:
-        message = TaskMessage(
-            id=task_id, name="?", args=[], kwargs={}, engine=self.name, max_retry=1, retry_delay=None,
-            results=self.results, producer="store",
-        )  # fmt: skip
-        self.executor.fail(REPORT_ONLY, message, error)
-        self._reported(task_id)
-
-    def retry(self, task_id: int) -> int:
-        """Store a failed or cancelled task again as a new id; its row is kept."""
-        check_task_id(task_id)
-        self._check_open()
-        new_id = self.journal.retry(task_id)
-        self._touched = True
-        self._accepted(new_id)
-        if self._runner is not None:
-            self._runner.stored(time.time())
-        return new_id
-
-    def slot_claim(self) -> StoreSlotClaim:
-        """How periodic tasks claim a slot: in the store, so once across every process."""
-        return StoreSlotClaim(self.journal)
-
-    # -- waiting and looking --------------------------------------------------------------
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait until every task this engine accepted has ended, in whichever process; True if so."""
-        if timeout is not None:
-            timeout = check_seconds("timeout", timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.005
-        while True:
-            with self._changed:
-                waiting = list(self._outstanding)
-            if not waiting:
-                return True
-            runner = self._runner
-            here = set(runner.held_ids()) if runner is not None else set()
-            ended = self.journal.finished_among([task_id for task_id in waiting if task_id not in here])
-            with self._changed:
-                self._outstanding.difference_update(ended)
-                if not self._outstanding:
-                    return True
-                left = remaining(deadline)
-                if left is not None and left <= 0:
-                    return False
-                self._changed.wait(pause if left is None else min(pause, left))
-            pause = min(pause * 2, 0.1)
-
-    def running_ids(self) -> list[int]:
-        """The ids of this engine's tasks running in this process."""
-        runner = self._runner
-        return [] if runner is None else runner.running_ids()
-
-    def stats(self) -> Stats:
-        """Counts of this engine's rows in the store, as every process sharing it sees them."""
-        counts = self.journal.stats(self.name)
-        return Stats(
-            enqueued=counts.total,
-            pending=counts.pending,
-            running=counts.running,
-            done=counts.done,
-            failed=counts.failed + counts.cancelled,
-            retried=counts.retried,
-            cancelled=counts.cancelled,
-            workers=self.workers if self._runner is not None and self._state == _STARTED else 0,
-        )
-
-    def result(self, task_id: int) -> TaskResult | None:
-        """What the store holds of a task: pending, running, or finished and still kept."""
-        check_task_id(task_id)
-        record = self.journal.result(task_id)
-        if record is None or record.engine != self.name:
-            return None
-        return result_of(record)
 
     def __repr__(self) -> str:
         state = ("new", "started", "closed")[self._state]

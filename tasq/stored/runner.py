@@ -17,16 +17,15 @@ cancelled (``cancel_waiting``), and at close it is given back to the store.
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import threading
 import time
 from typing import TYPE_CHECKING
 
-from ..backends.payload import TaskMessage
-from ..exceptions import TaskCancelled, TaskNotFound, WorkerLost
+from ..exceptions import TaskCancelled, WorkerLost
 from ..store import ClaimedTask
-from .ledger import REPORT_ONLY, JournalLedger, describe
+from .attempt import report_recorded, run_claimed
+from .ledger import JournalLedger, describe
 from .lookup import Found
 
 if TYPE_CHECKING:
@@ -232,49 +231,7 @@ class Runner:
 
     def _run(self, run: ClaimedTask, found: Found | None) -> bool:
         """Run one claimed attempt; False when it was put back to wait for its next one."""
-        engine = self.engine
-        if found is None:
-            found = engine.lookup.find(run.name)
-        message = TaskMessage(
-            id=run.id,
-            name=run.name,
-            args=[],
-            kwargs={},
-            engine=engine.name,
-            attempt=run.attempt,
-            max_retry=run.max_retry,
-            retry_delay=run.retry_delay,
-            results=engine.results,
-            producer=self.owner,
-            headers=_headers(run.headers),
-        )
-        executor = self.executor
-        if found is None:
-            why = f"no task named {run.name!r} can be found in this process (renamed or deleted?)"
-            executor.fail(self.ledger, message, TaskNotFound(why))
-            return True
-        try:
-            args = json.loads(run.args)
-            kwargs = json.loads(run.kwargs)
-            if type(args) is not list or type(kwargs) is not dict:
-                raise ValueError("not a list and an object")
-        except ValueError as bad:
-            executor.fail(self.ledger, message, TaskNotFound(f"the arguments of task {run.id} no longer load: {bad}"))
-            return True
-        fn, options = found
-        attempt = executor.begin(self.ledger, message, options)
-        if attempt is None:
-            return True
-        error: BaseException | None = None
-        try:
-            executor.run(attempt, fn, args, kwargs)
-        except BaseException as raised:  # noqa: BLE001 - a task's exception is its outcome
-            error = raised
-        delay = executor.settle(attempt, error)
-        if delay is None:
-            return True
-        self._put_back(run, delay, error)
-        return False
+        return run_claimed(self, run, found)
 
     def _put_back(self, run: ClaimedTask, delay: float, error: BaseException | None) -> None:
         now = time.time()
@@ -399,25 +356,4 @@ class Runner:
 
     def _report_recorded(self, task_id: int, name: str, error: BaseException) -> None:
         """Report an outcome this process recorded outside a run (a cancel, a lost run)."""
-        message = TaskMessage(
-            id=task_id,
-            name=name,
-            args=[],
-            kwargs={},
-            engine=self.engine.name,
-            max_retry=1,
-            retry_delay=None,
-            results=self.engine.results,
-            producer=self.owner,
-        )
-        self.executor.fail(REPORT_ONLY, message, error)
-
-
-def _headers(text: str) -> dict[str, str]:
-    if text == "{}":
-        return {}
-    try:
-        headers = json.loads(text)
-    except ValueError:
-        return {}
-    return headers if isinstance(headers, dict) else {}
+        report_recorded(self.engine, self.executor, self.owner, task_id, name, error)
