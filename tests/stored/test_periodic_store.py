@@ -32,9 +32,13 @@ def test_three_processes_run_each_slot_once(tmp_path: Path) -> None:
     environment.update(TASQ_TEST_STORE=f"sqlite:///{store}", RUN_LOG=str(log))
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", RUN], cwd=ROOT, env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-c", RUN],
+            cwd=ROOT,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(3)
     ]
     try:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tasq import TasQ, TaskStatus
+from tasq import TaskStatus, TasQ
 from tasq.cli import main
 from tests.backends.conftest import ROOT, tasq_command
 from tests.stored import cli_tasks
@@ -19,11 +18,11 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'tasq.db'}"
     monkeypatch.setenv("TASQ_TEST_STORE", url)
     monkeypatch.setenv("RUN_LOG", str(tmp_path / "runs.log"))
-    yield url
+    return url
 
 
 def start_worker(store: str, *extra: str) -> subprocess.Popen[str]:
