@@ -265,6 +265,11 @@ class Journal:
         self.open()
         return self._reader.read(lambda connection: reads.listing(connection, engine, state, limit))
 
+    def recent_runs(self, engine: str, limit: int = 10_000) -> list[tuple[str, TaskState, float | None, float | None]]:
+        """The newest ``limit`` finished rows: (name, state, started_at, finished_at) each."""
+        self.open()
+        return self._reader.read(lambda connection: reads.recent_runs(connection, engine, limit))
+
     def finished_among(self, task_ids: Sequence[int]) -> set[int]:
         """Which of ``task_ids`` have ended, or are no longer kept."""
         if not task_ids:

@@ -12,7 +12,7 @@ from typing import Any
 
 from .records import FINISHED, STATES, StoreStats, TaskRecord, TaskState
 
-__all__ = ["finished_among", "listing", "next_run_at", "result", "stats"]
+__all__ = ["finished_among", "listing", "next_run_at", "recent_runs", "result", "stats"]
 
 _COLUMNS = (
     "id, engine, name, args, kwargs, headers, priority, state, attempts, max_retry, run_at, enqueued_at,"
@@ -111,3 +111,15 @@ def finished_among(connection: sqlite3.Connection, task_ids: list[int]) -> set[i
         }
         finished.update(task_id for task_id in chunk if task_id not in live)
     return finished
+
+
+def recent_runs(
+    connection: sqlite3.Connection, engine: str, limit: int
+) -> list[tuple[str, TaskState, float | None, float | None]]:
+    """The newest ``limit`` finished rows of ``engine`` as (name, state, started_at, finished_at):
+    what a dashboard's per-name rates and durations need, without the rows' payloads."""
+    return connection.execute(
+        "SELECT name, state, started_at, finished_at FROM task"
+        " WHERE engine = ? AND state IN ('done', 'failed', 'cancelled') ORDER BY id DESC LIMIT ?",
+        (engine, limit),
+    ).fetchall()
