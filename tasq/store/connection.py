@@ -164,8 +164,18 @@ class Handle:
         return self._transaction(work, "BEGIN")
 
     def statement(self, sql: str, parameters: Sequence[object]) -> list[Any]:
-        """One statement, in a transaction of its own (SQLite's autocommit): its rows."""
+        """One statement, in a transaction of its own (SQLite's autocommit): its rows.
+
+        A write alone is cheapest so: no BEGIN and COMMIT of its own to step through."""
         return self._transaction(lambda connection: connection.execute(sql, parameters).fetchall(), None)
+
+    def transaction_free(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` of one write statement, atomic as SQLite's autocommit makes it."""
+        return self._transaction(work, None)
+
+    def update(self, sql: str, parameters: Sequence[object]) -> int:
+        """One UPDATE or DELETE in a transaction of its own: how many rows it changed."""
+        return self._transaction(lambda connection: connection.execute(sql, parameters).rowcount, None)
 
     def _transaction(self, work: Callable[[sqlite3.Connection], T], begin: str | None) -> T:
         deadline = time.monotonic() + BUSY_PATIENCE
@@ -177,10 +187,13 @@ class Handle:
             while True:
                 try:
                     if begin is None:
-                        return work(connection)
-                    connection.execute(begin)
-                    result = work(connection)
-                    connection.execute("COMMIT")
+                        result = work(connection)
+                    else:
+                        connection.execute(begin)
+                        result = work(connection)
+                        connection.execute("COMMIT")
+                    if begin == "BEGIN":
+                        return result
                     self._writes += 1
                     if self._writes % WAL_CHECK_EVERY == 0:
                         self._bound_wal(connection)

@@ -146,7 +146,10 @@ class Journal:
         """Up to ``limit`` due rows of ``engine``, highest priority first, leased to ``owner``."""
         self.open()
         at = time.time() if now is None else now
-        return self._writer.write(lambda connection: leases.claim(connection, engine, owner, limit, at, lease))
+        # One UPDATE ... RETURNING is atomic on its own: no BEGIN and COMMIT to step through.
+        return self._writer.transaction_free(
+            lambda connection: leases.claim(connection, engine, owner, limit, at, lease)
+        )
 
     def renew(self, owner: str, lease: float = 30.0, now: float | None = None) -> int:
         """The heartbeat: every lease ``owner`` holds now ends ``lease`` seconds from now."""
@@ -174,9 +177,14 @@ class Journal:
         return recorded
 
     def _write_groups(self, groups: Sequence[_Write]) -> list[list[Any]]:
-        if len(groups) == 1 and groups[0][1] is None and len(groups[0][0]) == 1:
-            # one row alone: one statement, its own commit
-            return [[self._writer.statement(INSERT_ONE, groups[0][0][0])[0][0]]]
+        if len(groups) == 1:  # alone: one statement, its own commit, when it is one
+            first, outcomes = groups[0]
+            if outcomes is None and len(first) == 1:
+                return [[self._writer.statement(INSERT_ONE, first[0])[0][0]]]
+            if outcomes is not None and len(outcomes) == 1:
+                owner: str = first  # type: ignore[assignment]
+                row = leases.finish_row(outcomes[0], owner, time.time())
+                return [[self._writer.update(leases.FINISH, row) == 1]]
         return self._writer.write(lambda connection: _write_all(connection, groups))
 
     def release(self, owner: str, task_ids: Sequence[int]) -> list[int]:
