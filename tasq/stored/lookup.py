@@ -7,13 +7,11 @@ What is found is kept, and so is what was not: a renamed function costs one sear
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from ..decorators import BackgroundFunction
-from ..payload import task_name
+from ..payload import find_qualified, task_name
 from ..task import TaskOptions
 
 __all__ = ["Found", "Lookup"]
@@ -46,22 +44,11 @@ class Lookup:
 
 
 def _imported(name: str) -> Found | None:
-    module_name, _, qualname = name.rpartition(".")
-    while module_name:
-        try:
-            target: Any = importlib.import_module(module_name)
-        except ImportError:
-            qualname = f"{module_name.rpartition('.')[2]}.{qualname}"
-            module_name = module_name.rpartition(".")[0]
-            continue
-        except Exception:  # noqa: BLE001 - a module that fails to import: the task is not found
-            return None
-        for part in qualname.split("."):
-            target = getattr(target, part, None)
-            if target is None:
-                return None
-        return _entry(name, target)
-    return None
+    try:
+        target = find_qualified(name)
+    except Exception:  # noqa: BLE001 - a module that fails to import: the task is not found
+        return None
+    return None if target is None else _entry(name, target)
 
 
 def _registered(name: str) -> Found | None:
