@@ -60,6 +60,7 @@ class TasQ(BoundDecorators):
     """
 
     # -- capabilities ---------------------------------------------------------------------
+    # Declared here only; an engine sets those it has to True (``supports_cancel = True``).
     # Does it run tasks in this process's threads, so that draining it at exit is its job?
     runs_tasks_in_process: ClassVar[bool] = False
     # Can it run any callable (a lambda, a closure, an object with do())? Else only

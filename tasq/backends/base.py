@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal, ParamSpec
+from typing import Any, Literal, ParamSpec
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import lifecycle
@@ -53,13 +53,13 @@ class BrokerEngine(BrokerAccepting, BrokerControl, BrokerLooking):
     through the engine of the same name that the app's code made there.
     """
 
-    # The name TasQ(backend=...) and `tasq worker --backend` select.
-    backend_name: ClassVar[str]
-    # Through the ledger (Redis, or the in-process one): see control.py. A broker with no
-    # ledger (RabbitMQ alone) answers False to every cancel and ValueError to every retry.
-    supports_cancel: ClassVar[bool] = True
-    supports_retry: ClassVar[bool] = True
-    supports_time_limit: ClassVar[bool] = True
+    # The capabilities TasQ declares that a broker engine has; backend_name is surface.py's.
+    # Cancel and retry go through the ledger (Redis, or the in-process one): see control.py.
+    # A broker with no ledger (RabbitMQ alone) answers False to every cancel and ValueError
+    # to every retry.
+    supports_cancel = True
+    supports_retry = True
+    supports_time_limit = True
 
     __slots__ = (
         "_accepted_count",
