@@ -17,11 +17,24 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_dramatiq import THREADS, WAIT, WorkerProcess, per_second, quiet, skipped, up, wait_until
-from benchmarks.common import Result, Trial, measure, row
+from benchmarks.common import (
+    THREADS,
+    Result,
+    WorkerProcess,
+    drain,
+    enqueuing,
+    enqueuing_and_joining,
+    measure,
+    per_second,
+    quiet,
+    row,
+    skipped,
+    tasq_worker_command,
+    up,
+    wait_until,
+)
 from tasq import TasQ
 
 ENQUEUE = "celery: enqueue alone (a @background call, nothing consuming)"
@@ -40,10 +53,7 @@ class CeleryWorker(WorkerProcess):
 
 
 def tasq_worker(url: str) -> WorkerProcess:
-    script = Path(sys.executable).with_name("tasq")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "tasq.cli"]
-    command += ["worker", "benchmarks.celery_app", "--backend", "celery", "-p", "1", "-t", str(THREADS)]
-    return CeleryWorker(command, url)
+    return CeleryWorker(tasq_worker_command("benchmarks.celery_app", "--backend", "celery"), url)
 
 
 def peer_worker(url: str, defaults: bool = False) -> WorkerProcess:
@@ -82,22 +92,17 @@ def bench_enqueue(n: int, repetitions: int, url: str) -> list[Result]:
     thread_engine = TasQ(name="bench")  # never started: enqueue alone
     task = app.noop.task()
 
-    def sender(engine: TasQ) -> Trial:
-        def trial() -> float:
-            started = time.perf_counter()
-            for _ in range(n):
-                engine.enqueue(task)
-            return time.perf_counter() - started
-
-        return trial
-
     def peer() -> float:
         started = time.perf_counter()
         for _ in range(n):
             app.peer_noop.apply_async()
         return time.perf_counter() - started
 
-    trials = {IN_PROCESS: sender(thread_engine), TASQ_REDIS: sender(app.engine), PEER_REDIS: peer}
+    trials = {
+        IN_PROCESS: enqueuing(thread_engine, task, n),
+        TASQ_REDIS: enqueuing(app.engine, task, n),
+        PEER_REDIS: peer,
+    }
     try:
         for trial in trials.values():
             trial()  # first use: connections, scripts loaded
@@ -128,14 +133,6 @@ def bench_end_to_end(n: int, repetitions: int, url: str) -> list[Result]:
     left = peer_left(url)
     task = app.noop.task()
 
-    def over_redis() -> float:
-        started = time.perf_counter()
-        for _ in range(n):
-            app.engine.enqueue(task)
-        if not app.engine.join(WAIT):
-            raise TimeoutError("the tasq worker did not finish")
-        return time.perf_counter() - started
-
     def peer() -> float:
         started = time.perf_counter()
         for _ in range(n):
@@ -143,7 +140,7 @@ def bench_end_to_end(n: int, repetitions: int, url: str) -> list[Result]:
         wait_until(lambda: left() == 0)
         return time.perf_counter() - started
 
-    trials = {TASQ_REDIS: over_redis, PEER_REDIS: peer}
+    trials = {TASQ_REDIS: enqueuing_and_joining(app.engine, task, n), PEER_REDIS: peer}
     try:
         for worker in workers:
             worker.wait_ready()
@@ -158,20 +155,6 @@ def bench_end_to_end(n: int, repetitions: int, url: str) -> list[Result]:
         row(END_TO_END, samples, TASQ_REDIS, PEER_REDIS, note=f"{per_second(samples, TASQ_REDIS)}; engine.join()"),
         row(END_TO_END, samples, PEER_REDIS, PEER_REDIS, note=f"{per_second(samples, PEER_REDIS)}; queue emptied"),
     ]
-
-
-def drain(start_worker: Callable[[], WorkerProcess], send: Callable[[], None], left: Callable[[], int]) -> float:
-    """Seconds per task while one fresh worker drains the backlog ``send`` made."""
-    send()
-    worker = start_worker()
-    try:
-        before = left()
-        wait_until(lambda: left() < before)
-        started, backlog = time.perf_counter(), left()
-        wait_until(lambda: left() == 0)
-        return (time.perf_counter() - started) / max(1, backlog)
-    finally:
-        worker.stop()
 
 
 def bench_sustained(n: int, repetitions: int, url: str) -> list[Result]:

@@ -11,25 +11,31 @@ ones on 127.0.0.1: a contender whose service is down is listed as skipped, with 
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Result, Trial, measure, median, row
+from benchmarks.common import (
+    THREADS,
+    WAIT,
+    Result,
+    Trial,
+    WorkerProcess,
+    drain,
+    enqueuing,
+    enqueuing_and_joining,
+    measure,
+    per_second,
+    quiet,
+    row,
+    skipped,
+    tasq_worker_command,
+    up,
+)
 from tasq import TasQ
 
-ROOT = Path(__file__).resolve().parent.parent
-THREADS = 8  # per worker process, both sides (Dramatiq's default)
 RABBITMQ_URL = os.environ.get("TASQ_BENCH_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672/")
 
 ENQUEUE = "scale-out: enqueue alone (a @background call, nothing consuming)"
@@ -40,26 +46,6 @@ IN_PROCESS = "TasQ in-process (thread engine)"
 TASQ_REDIS = "TasQ -> Dramatiq/Redis"
 TASQ_RABBITMQ = "TasQ -> Dramatiq/RabbitMQ (confirmed)"
 PEER_REDIS = "Dramatiq bare: actor.send -> Redis"
-WAIT = 300.0  # seconds: a contender that has not finished by then is broken, not slow
-
-
-def up(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def skipped(group: str, name: str, why: str) -> Result:
-    return Result(group=group, name=name, ns=float("nan"), note=f"skipped: {why}")
-
-
-def per_second(samples: dict[str, list[float]], name: str) -> str:
-    return f"{1e9 / median(samples[name]):,.0f} tasks/s"
 
 
 def clean_redis(url: str) -> None:
@@ -83,56 +69,8 @@ def delete_rabbitmq_queues(queue: str) -> None:
     broker.close()
 
 
-@contextmanager
-def quiet() -> Iterator[None]:
-    """Dramatiq's INFO lines and the cancellations of the enqueue-only engine are not output."""
-    loggers = [logging.getLogger(), logging.getLogger("tasq")]
-    saved = [log.level for log in loggers]
-    loggers[0].setLevel(logging.WARNING)
-    loggers[1].setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for log, level in zip(loggers, saved, strict=True):
-            log.setLevel(level)  # setLevel, not an assignment: it clears the loggers' level cache
-
-
-class WorkerProcess:
-    """``tasq worker`` or ``dramatiq`` in its own session, until ``stop()``."""
-
-    ready = "ready for action"  # what the worker logs once it consumes
-
-    def __init__(self, command: list[str], url: str) -> None:
-        self.log = Path(tempfile.mkstemp(prefix="tasq-bench-worker-", suffix=".log")[1])
-        env = dict(os.environ, TASQ_BENCH_REDIS=url, dramatiq_worker_timeout="100")
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while self.ready not in self.log.read_text(errors="replace"):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the worker did not start:\n{self.log.read_text()[-2000:]}")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        self.log.unlink(missing_ok=True)
-
-
 def tasq_worker(url: str) -> WorkerProcess:
-    script = Path(sys.executable).with_name("tasq")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "tasq.cli"]
-    return WorkerProcess([*command, "worker", "benchmarks.dramatiq_app", "-p", "1", "-t", str(THREADS)], url)
+    return WorkerProcess(tasq_worker_command("benchmarks.dramatiq_app"), url)
 
 
 def peer_worker(url: str) -> WorkerProcess:
@@ -140,14 +78,6 @@ def peer_worker(url: str) -> WorkerProcess:
     from benchmarks.dramatiq_app import PEER_QUEUE
 
     return WorkerProcess([*command, "-t", str(THREADS), "-Q", PEER_QUEUE], url)
-
-
-def wait_until(done: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT
-    while not done():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not done in {WAIT}s")
-        time.sleep(0.002)
 
 
 # -- enqueue alone --------------------------------------------------------------------
@@ -161,15 +91,7 @@ def bench_enqueue(n: int, repetitions: int, url: str, redis_up: bool, rabbitmq_u
     engines: list[TasQ] = [thread_engine]
 
     def sender(engine: TasQ) -> Trial:
-        task = app.noop.task()
-
-        def trial() -> float:
-            started = time.perf_counter()
-            for _ in range(n):
-                engine.enqueue(task)
-            return time.perf_counter() - started
-
-        return trial
+        return enqueuing(engine, app.noop.task(), n)
 
     trials[IN_PROCESS] = sender(thread_engine)
     if redis_up:
@@ -235,14 +157,6 @@ def bench_end_to_end(n: int, repetitions: int, url: str, redis_up: bool) -> list
         for worker in workers:
             worker.wait_ready()
 
-        def over_redis() -> float:
-            started = time.perf_counter()
-            for _ in range(n):
-                app.engine.enqueue(task)
-            if not app.engine.join(WAIT):
-                raise TimeoutError("the tasq worker did not finish")
-            return time.perf_counter() - started
-
         def peer() -> float:
             started = time.perf_counter()
             for _ in range(n):
@@ -250,7 +164,7 @@ def bench_end_to_end(n: int, repetitions: int, url: str, redis_up: bool) -> list
             app.peer_broker.join(app.PEER_QUEUE, interval=2, timeout=int(WAIT * 1000))
             return time.perf_counter() - started
 
-        trials[TASQ_REDIS] = over_redis
+        trials[TASQ_REDIS] = enqueuing_and_joining(app.engine, task, n)
         trials[PEER_REDIS] = peer
     try:
         for trial in trials.values():
@@ -273,20 +187,6 @@ def bench_end_to_end(n: int, repetitions: int, url: str, redis_up: bool) -> list
 
 
 # -- what one worker process sustains -------------------------------------------------
-
-
-def drain(start_worker: Callable[[], WorkerProcess], send: Callable[[], None], left: Callable[[], int]) -> float:
-    """Seconds per task while one fresh worker drains the backlog ``send`` made."""
-    send()
-    worker = start_worker()
-    try:
-        before = left()
-        wait_until(lambda: left() < before)
-        started, backlog = time.perf_counter(), left()
-        wait_until(lambda: left() == 0)
-        return (time.perf_counter() - started) / max(1, backlog)
-    finally:
-        worker.stop()
 
 
 def bench_sustained(n: int, repetitions: int, url: str) -> list[Result]:

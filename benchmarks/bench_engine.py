@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import logging
 import threading
 import time
@@ -22,12 +21,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from benchmarks.common import Result, Trial, measure, median, paired_ratio, row
+from benchmarks.common import WAIT, Countdown, Result, Trial, measure, median, paired_ratio, row, tasq_log
 from benchmarks.floor import FloorPool, RecordingFloorPool
 from tasq import RetryTask, TasQ
 
 WORKERS = 10
-WAIT = 300.0  # seconds: a contender that has not finished by then is broken, not slow
 
 END_TO_END = "end to end: no-op tasks, enqueue to last on_done"
 ENQUEUE = "enqueue alone (workers busy; CPU time of the enqueuing thread)"
@@ -54,23 +52,6 @@ def noop() -> None:
 
 def sleep_1ms() -> None:
     time.sleep(0.001)
-
-
-class Countdown:
-    """The done-callback every contender gets: counts, and sets ``finished`` at ``n``."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self._count = itertools.count(1)  # next() on it is atomic: no lock needed
-        self.finished = threading.Event()
-
-    def __call__(self, task_id: object) -> None:
-        if next(self._count) == self.n:
-            self.finished.set()
-
-    def wait(self) -> None:
-        if not self.finished.wait(WAIT):
-            raise RuntimeError(f"only some of {self.n} tasks finished within {WAIT}s")
 
 
 class LockedCountdown(Countdown):
@@ -299,20 +280,9 @@ def _bytes_pending(make: Factory, n: int) -> float:
             futures.clear()
 
 
-@contextlib.contextmanager
-def _tasq_log(level: int) -> Iterator[None]:
+def _tasq_log(level: int) -> contextlib.AbstractContextManager[None]:
     """Retries log at WARNING: send them nowhere (or drop them below ``level``)."""
-    log = logging.getLogger("tasq")
-    saved = log.level, log.propagate, log.handlers[:]
-    log.setLevel(level)
-    log.propagate = False
-    log.handlers[:] = [logging.NullHandler()]
-    try:
-        yield
-    finally:
-        log.setLevel(saved[0])  # setLevel, not an assignment: it clears the logger's level cache
-        log.propagate = saved[1]
-        log.handlers[:] = saved[2]
+    return tasq_log(level, logging.NullHandler())
 
 
 def _measure(trials: dict[str, Trial], repetitions: int, per: int) -> dict[str, list[float]]:

@@ -22,17 +22,16 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from benchmarks.common import Result, Trial, measure, median, paired_ratio, row
+from benchmarks.common import WAIT, Countdown, Result, Trial, measure, median, paired_ratio, row, tasq_log
 from benchmarks.seed_floor import SeedPool
 from tasq import MaxRetryExceeded, RetryTask, TasQ
 
 WORKERS = 10
 MAX_RETRY = 3
-WAIT = 300.0  # seconds: a contender that has not finished by then is broken, not slow
 GO_NS = "565-609 ns/op"  # the seed's own figures, Go, 4 cores
 GO_MID_NS = 587.0
 
@@ -70,27 +69,6 @@ BENCHMARKS: list[tuple[str, type, float]] = [
     ("CustomErrorDone", CustomErrorDone, 1.5),
     ("RetryError3", RetryError3, 1.5),
 ]
-
-
-class Countdown:
-    """``on_done`` and ``on_failed`` for every contender: count, set ``finished`` at ``n``."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self._count = itertools.count(1)  # next() on it is atomic: no lock needed
-        self.finished = threading.Event()
-
-    def done(self, task_id: object) -> None:
-        if next(self._count) == self.n:
-            self.finished.set()
-
-    def failed(self, task_id: object, error: BaseException) -> None:
-        if next(self._count) == self.n:
-            self.finished.set()
-
-    def wait(self) -> None:
-        if not self.finished.wait(WAIT):
-            raise RuntimeError(f"only some of {self.n} tasks finished within {WAIT}s")
 
 
 class Gate:
@@ -176,20 +154,9 @@ class Formatted(logging.Handler):
         self.format(record)
 
 
-@contextlib.contextmanager
-def _tasq_log(level: int) -> Iterator[None]:
+def _tasq_log(level: int) -> contextlib.AbstractContextManager[None]:
     """The ``tasq`` logger at ``level`` (NOTSET: its default), to a formatting handler only."""
-    log = logging.getLogger("tasq")
-    saved = log.level, log.propagate, log.handlers[:]
-    log.setLevel(level)
-    log.propagate = False
-    log.handlers[:] = [Formatted()]
-    try:
-        yield
-    finally:
-        log.setLevel(saved[0])  # setLevel, not an assignment: it clears the logger's level cache
-        log.propagate = saved[1]
-        log.handlers[:] = saved[2]
+    return tasq_log(level, Formatted())
 
 
 def _end_to_end(make: Factory, kind: type, n: int, level: int | None = None) -> Trial:

@@ -3,7 +3,8 @@
 ``TasQ(...)`` makes the thread engine (``tasq.thread``); ``TasQ(backend="dramatiq", ...)`` the
 engine of that backend, found by name (``engine_class``) and imported only when asked for.
 Both are ``TasQ``: what an integration may rely on is here, and what an engine can or cannot
-do is said by its capability flags, never by its type.
+do is said by its capability flags, never by its type. ``engine.background`` and
+``engine.periodic`` are the decorators bound to an engine (``binding.py``).
 """
 
 from __future__ import annotations
@@ -12,30 +13,24 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, overload
+from typing import Any, ClassVar, Literal, ParamSpec
 
 from . import lifecycle
+from .binding import BoundDecorators
 from .checks import check_bool
 from .hooks import Hooks
 from .options import EngineOptions, check_option
 from .task import RetryDelay, Stats, TaskResult
 
-if TYPE_CHECKING:
-    from datetime import tzinfo
-
-    from .decorators import Background, BackgroundFunction
-    from .periodic.decorator import Periodic
-
 __all__ = ["TasQ", "engine_class"]
 
 P = ParamSpec("P")
-R = TypeVar("R")
 
 OnDone = Callable[[int], object]
 OnFailed = Callable[[int, BaseException], object]
 
 
-class TasQ:
+class TasQ(BoundDecorators):
     """An engine: it runs tasks in the background and reports each outcome exactly once.
 
     Every id ``enqueue`` returns reaches exactly one of ``on_done`` / ``on_failed``, once.
@@ -70,6 +65,7 @@ class TasQ:
     """
 
     # -- capabilities ---------------------------------------------------------------------
+    # Declared here only; an engine sets those it has to True (``supports_cancel = True``).
     # Does it run tasks in this process's threads, so that draining it at exit is its job?
     runs_tasks_in_process: ClassVar[bool] = False
     # Can it run any callable (a lambda, a closure, an object with do())? Else only
@@ -370,70 +366,6 @@ class TasQ:
     def result(self, task_id: int) -> TaskResult | None:
         """What is known of a task when ``results`` keeps it: pending, running or recent."""
         raise NotImplementedError
-
-    # -- decorator ------------------------------------------------------------------------
-
-    @overload
-    def background(self, fn: Callable[P, R], /) -> BackgroundFunction[P, R]: ...
-
-    @overload
-    def background(
-        self,
-        fn: None = None,
-        /,
-        *,
-        max_retry: int | None = None,
-        retry_delay: RetryDelay | None = None,
-        priority: int = 0,
-        name: str | None = None,
-        time_limit: float | None = None,
-        rerun_lost: bool = True,
-    ) -> Background: ...
-
-    def background(
-        self,
-        fn: Callable[..., Any] | None = None,
-        /,
-        *,
-        max_retry: int | None = None,
-        retry_delay: RetryDelay | None = None,
-        priority: int = 0,
-        name: str | None = None,
-        time_limit: float | None = None,
-        rerun_lost: bool = True,
-    ) -> BackgroundFunction[..., Any] | Background:
-        """``@tasq.background`` bound to this engine."""
-        from .decorators import background
-
-        decorate = background(
-            max_retry=max_retry,
-            retry_delay=retry_delay,
-            priority=priority,
-            name=name,
-            time_limit=time_limit,
-            rerun_lost=rerun_lost,
-            tasq=self,
-        )
-        return decorate if fn is None else decorate(fn)
-
-    def periodic(
-        self,
-        *,
-        cron: str | None = None,
-        every: float | timedelta | None = None,
-        tz: str | tzinfo | None = None,
-        max_retry: int | None = None,
-        retry_delay: RetryDelay | None = None,
-        priority: int = 0,
-        name: str | None = None,
-    ) -> Periodic:
-        """``@tasq.periodic`` bound to this engine: it runs the schedule while it is started."""
-        from .periodic import periodic
-
-        return periodic(
-            cron=cron, every=every, tz=tz, max_retry=max_retry, retry_delay=retry_delay, priority=priority,
-            name=name, tasq=self,
-        )  # fmt: skip
 
 
 # What inspect.signature(TasQ), help() and IDEs show: the constructor's parameters, not the

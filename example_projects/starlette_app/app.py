@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hmac
 import logging
-import os
 import random
 import signal
 import sys
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -24,12 +22,17 @@ from starlette.applications import Starlette
 from starlette.config import Config
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 import tasq
 from tasq import Hooks, RetryTask, TaskCancelled
 from tasq.contrib.starlette import TasQMiddleware, dashboard
+
+# The dashboard's demo sign-in (HTTP basic against the environment), one module for this
+# example and the FastAPI one: example_projects/demo_signin.py, beside this folder.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from demo_signin import DASHBOARD, demo_auth, login
 
 config = Config()  # environment variables
 LOG_LEVEL = config("LOG_LEVEL", default="INFO")
@@ -90,38 +93,6 @@ class Metrics(Hooks):
 
 
 metrics = Metrics()
-
-
-# -- the dashboard at /tasq, behind a demo sign-in ---------------------------------------
-# HTTP basic against the environment: user "admin" with DASHBOARD_PASSWORD may retry and
-# cancel, user "view" with DASHBOARD_VIEW_PASSWORD may look; with neither set nobody gets in.
-# This is a demo: a real app returns the role of its own signed-in user from auth=.
-DASHBOARD = "/tasq"
-_ROLES = (("admin", "DASHBOARD_PASSWORD"), ("view", "DASHBOARD_VIEW_PASSWORD"))
-
-
-def demo_auth(request: Request) -> str | None:
-    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    for role, variable in _ROLES:
-        expected = os.environ.get(variable)
-        if expected and user == role and hmac.compare_digest(password.encode(), expected.encode()):
-            return role
-    return None
-
-
-async def login(request: Request) -> Response:
-    """Where the dashboard sends an anonymous browser: the browser asks for the password."""
-    if demo_auth(request) is None:
-        challenge = {"WWW-Authenticate": 'Basic realm="TasQ dashboard", charset="UTF-8"'}
-        return PlainTextResponse("Sign in to see the TasQ dashboard.\n", 401, challenge)
-    wanted = request.query_params.get("next", "")
-    return RedirectResponse(wanted if wanted.startswith(DASHBOARD + "/") else DASHBOARD + "/", 303)
 
 
 async def receive_webhook(request: Request) -> JSONResponse:

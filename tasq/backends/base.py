@@ -2,8 +2,8 @@
 
 ``BrokerEngine`` is ``TasQ`` for tasks that run in other processes: ``enqueue`` checks the
 task (a ``@background`` function with JSON arguments), takes an id from the ledger and
-hands a ``TaskMessage`` to the broker; workers run it through an ``Executor``, which fires
-the engine's hooks and callbacks there. A backend (``dramatiq.py``) is one subclass that
+hands a ``TaskMessage`` to the broker (``accepting.py``); workers run it through an
+``Executor``, which fires the engine's hooks and callbacks there. A backend (``dramatiq.py``) is one subclass that
 implements the abstract methods of ``surface.py``: how to reach its broker, how to send one
 message, and how to run workers (``serve``, the ``tasq worker`` command). Its worker glue
 calls ``engine.executor`` for each attempt: ``begin`` → ``run`` → ``settle``.
@@ -12,7 +12,6 @@ calls ``engine.executor`` for each attempt: ``begin`` → ``run`` → ``settle``
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import threading
@@ -20,17 +19,18 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal, ParamSpec
+from typing import Any, Literal, ParamSpec
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import lifecycle
-from ..checks import check_schedule, check_seconds, remaining
+from ..checks import check_seconds, remaining
 from ..exceptions import TaskCancelled, TasQClosed
-from ..hooks import checked_headers, given_up
-from ..payload import check_json, resolve_call, resolve_submit, task_name
+from ..hooks import given_up
+from ..payload import resolve_call, resolve_submit
 from ..task import RetryDelay, TaskOptions
+from .accepting import BrokerAccepting
 from .control import BrokerControl
-from .execution import Executor, call_hook
+from .execution import Executor
 from .ledger import Ledger, LocalLedger
 from .looking import BrokerLooking
 from .payload import TaskMessage
@@ -46,20 +46,20 @@ OnDone = Callable[[int], object]
 OnFailed = Callable[[int, BaseException], object]
 
 
-class BrokerEngine(BrokerControl, BrokerLooking):
+class BrokerEngine(BrokerAccepting, BrokerControl, BrokerLooking):
     """``TasQ`` whose tasks run in worker processes, reached through a broker.
 
     ``on_done``/``on_failed`` and the hooks fire where a task runs: in the worker process,
     through the engine of the same name that the app's code made there.
     """
 
-    # The name TasQ(backend=...) and `tasq worker --backend` select.
-    backend_name: ClassVar[str]
-    # Through the ledger (Redis, or the in-process one): see control.py. A broker with no
-    # ledger (RabbitMQ alone) answers False to every cancel and ValueError to every retry.
-    supports_cancel: ClassVar[bool] = True
-    supports_retry: ClassVar[bool] = True
-    supports_time_limit: ClassVar[bool] = True
+    # The capabilities TasQ declares that a broker engine has; backend_name is surface.py's.
+    # Cancel and retry go through the ledger (Redis, or the in-process one): see control.py.
+    # A broker with no ledger (RabbitMQ alone) answers False to every cancel and ValueError
+    # to every retry.
+    supports_cancel = True
+    supports_retry = True
+    supports_time_limit = True
 
     __slots__ = (
         "_accepted_count",
@@ -281,106 +281,6 @@ class BrokerEngine(BrokerControl, BrokerLooking):
         if self._eager or self.local_worker:
             return self.enqueue(task, delay=delay, priority=priority, timeout=timeout)
         return await asyncio.to_thread(self.enqueue, task, delay=delay, priority=priority, timeout=timeout)
-
-    def _accept(
-        self,
-        fn: Callable[..., object],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        options: TaskOptions,
-        delay: float | timedelta | datetime | None,
-        priority: int | None,
-        timeout: float | None,
-    ) -> int:
-        if self._closed:
-            raise TasQClosed(f"engine {self.name!r} is closed")
-        name = task_name(fn, options)
-        check_json(name, args, kwargs)
-        seconds, priority = check_schedule(delay, priority, options)
-        if timeout is not None:
-            check_seconds("timeout", timeout)  # the broker never blocks a producer: nothing to bound
-        if self._eager:
-            return self._run_inline(name, fn, args, kwargs, options)
-        if not self._is_started and self.autostart:
-            self.start()
-        elif self.local_worker and self._is_started and not self._workers_running:
-            self.start()  # it was started while eager
-        ledger = self._connected()
-        task_id = ledger.accept(self.name, self._producer)
-        message = self._message(task_id, name, list(args), kwargs, options, self._headers(task_id, name))
-        if self.local_worker and seconds > 0:
-            self.executor.not_before[message.id] = time.monotonic() + seconds
-        try:
-            self._send(message, fn, options, seconds, priority)
-        except BaseException:
-            self._forget(ledger, message)
-            raise
-        with self._guard:
-            self._accepted_count += 1
-        for hook in self.executor.hooks.after_enqueue:
-            call_hook(hook, message.id)
-        if self.closed and self.local_worker and not self._workers_running:
-            self._cancel_left()  # it raced close(): no worker here will run it
-        return message.id
-
-    def _headers(self, task_id: int, name: str) -> dict[str, str]:
-        """What the before_enqueue hooks add to the message: nothing without such hooks."""
-        headers: dict[str, str] = {}
-        for hook in self.executor.hooks.before_enqueue:
-            call_hook(hook, task_id, name, headers)
-        return checked_headers(task_id, headers) if headers else headers
-
-    def _message(
-        self,
-        task_id: int,
-        name: str,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        options: TaskOptions,
-        headers: dict[str, str] | None = None,
-    ) -> TaskMessage:
-        retry_delay = self.retry_delay if options.retry_delay is None else options.retry_delay
-        return TaskMessage(
-            id=task_id,
-            name=name,
-            args=args,
-            kwargs=kwargs,
-            engine=self.name,
-            max_retry=self.max_retry if options.max_retry is None else options.max_retry,
-            retry_delay=None if callable(retry_delay) else float(retry_delay),
-            results=self.results,
-            producer=self._producer,
-            headers={} if headers is None else headers,
-        )
-
-    def _forget(self, ledger: Ledger, message: TaskMessage) -> None:
-        self.executor.not_before.pop(message.id, None)
-        try:
-            ledger.discard(message)
-        except Exception:
-            logger.exception(
-                "could not forget task %d after the broker refused it", message.id, extra={"task_id": message.id}
-            )
-
-    def _run_inline(
-        self,
-        name: str,
-        fn: Callable[..., object],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        options: TaskOptions,
-    ) -> int:
-        # Through JSON, as a worker would receive them: a test sees what production will.
-        sent_args, sent_kwargs = json.loads(json.dumps([list(args), kwargs]))
-        ledger = self._local
-        task_id = ledger.accept(self.name, self._producer)
-        message = self._message(task_id, name, sent_args, sent_kwargs, options, self._headers(task_id, name))
-        with self._guard:
-            self._accepted_count += 1
-        for hook in self.executor.hooks.after_enqueue:
-            call_hook(hook, message.id)
-        self.executor.run_here(ledger, message, fn, options, propagate=self._eager_propagate)
-        return message.id
 
     def _connected(self) -> Ledger:
         ledger = self._ledger

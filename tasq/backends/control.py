@@ -14,14 +14,15 @@ raises, and the tasks sent before it stay sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..checks import check_schedule, check_task_id
-from ..exceptions import TasQClosed
+from ..control import check_each, kept_for_retry
 from ..payload import resolve_name
 from ..task import TaskOptions
+from .ledger import Ledger
 from .payload import check_json, resolve_call, task_name
 from .registry import collect_functions
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BrokerControl"]
 
+_Call = tuple[Callable[..., object], tuple[Any, ...], dict[str, Any], TaskOptions]  # resolve_call's
+
 
 class BrokerControl:
     """``cancel``, ``retry`` and ``enqueue_many`` through the broker and its ledger."""
@@ -37,17 +40,11 @@ class BrokerControl:
     __slots__ = ()
 
     def cancel(self: BrokerEngine, task_id: int) -> bool:  # type: ignore[misc]
-        check_task_id(task_id)
-        ledger = self._local if self._eager else self._connected()
-        return ledger.cancel(self.name, task_id)
+        return self._ledger_of(task_id).cancel(self.name, task_id)
 
     def retry(self: BrokerEngine, task_id: int) -> int:  # type: ignore[misc]
-        check_task_id(task_id)
-        ledger = self._local if self._eager else self._connected()
-        kept = ledger.failed_call(self.name, task_id)
-        if isinstance(kept, str):
-            raise ValueError(f"retry({task_id}): {kept}")
-        name, args, kwargs = kept
+        kept = self._ledger_of(task_id).failed_call(self.name, task_id)
+        name, args, kwargs = kept_for_retry(task_id, kept)
         fn, options = _function(name)
         return self._accept(fn, tuple(args), kwargs, options, None, None, None)
 
@@ -58,20 +55,20 @@ class BrokerControl:
         delay: float | timedelta | datetime | None = None,
         priority: int | None = None,
     ) -> list[int]:
-        if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Iterable):
-            raise TypeError(f"enqueue_many needs an iterable of tasks, not {type(tasks).__name__}")
-        if self._closed:
-            raise TasQClosed(f"engine {self.name!r} is closed")
-        calls: list[Any] = []
-        for index, task in enumerate(list(tasks)):
-            try:
-                fn, args, kwargs, options = resolve_call(task)
-                check_json(task_name(fn, options), args, kwargs)
-                check_schedule(delay, priority, options)
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"tasks[{index}]: {error}") from None
-            calls.append((fn, args, kwargs, options))
+        def checked(task: object) -> _Call:
+            call = resolve_call(task)
+            fn, args, kwargs, options = call
+            check_json(task_name(fn, options), args, kwargs)
+            check_schedule(delay, priority, options)
+            return call
+
+        calls = check_each(self, tasks, checked)
         return [self._accept(fn, args, kwargs, options, delay, priority, None) for fn, args, kwargs, options in calls]
+
+    def _ledger_of(self: BrokerEngine, task_id: int) -> Ledger:  # type: ignore[misc]
+        """The ledger that knows ``task_id`` (checked first): the in-process one while eager."""
+        check_task_id(task_id)
+        return self._local if self._eager else self._connected()
 
 
 def _function(name: str) -> tuple[Any, TaskOptions]:

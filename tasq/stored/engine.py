@@ -14,13 +14,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, ParamSpec
+from typing import Any, ParamSpec
 
 from .. import lifecycle
 from ..backends.execution import Executor, call_hook
 from ..backends.ledger import LocalLedger
 from ..backends.payload import TaskMessage
 from ..checks import check_seconds, remaining
+from ..control import check_each
 from ..exceptions import TaskCancelled, TasQClosed
 from ..hooks import checked_headers, given_up
 from ..options import EngineOptions
@@ -44,10 +45,11 @@ _NEW, _STARTED, _CLOSED = range(3)
 class StoreEngine(StoreControl, StoreLooking):
     """``TasQ`` with ``store=``: worker threads in this process over a durable journal."""
 
-    runs_tasks_in_process: ClassVar[bool] = True
-    supports_cancel: ClassVar[bool] = True
-    supports_retry: ClassVar[bool] = True
-    supports_time_limit: ClassVar[bool] = True
+    # Of the capabilities TasQ declares: all but any callable and a bounded queue.
+    runs_tasks_in_process = True
+    supports_cancel = True
+    supports_retry = True
+    supports_time_limit = True
 
     __slots__ = (
         "_changed",
@@ -252,15 +254,7 @@ class StoreEngine(StoreControl, StoreLooking):
         priority: int | None = None,
     ) -> list[int]:
         """Store many tasks in one transaction: all of them (ids in order) or none."""
-        if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Iterable):
-            raise TypeError(f"enqueue_many() needs an iterable of tasks, not {type(tasks).__name__}")
-        checked: list[Accepted] = []
-        for index, task in enumerate(tasks):
-            try:
-                checked.append(accepted_call(self, task, delay, priority))
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"tasks[{index}]: {error}") from None
-        self._check_open()
+        checked = check_each(self, tasks, lambda task: accepted_call(self, task, delay, priority))
         if not checked:
             return []
         if self._eager:

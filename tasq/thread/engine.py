@@ -19,7 +19,7 @@ import types
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from queue import SimpleQueue
-from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from .. import lifecycle
 from ..checks import check_seconds, remaining
@@ -66,12 +66,13 @@ _NO_BROKER = "broker_url needs a distributed backend, e.g. TasQ(backend='dramati
 class ThreadEngine(accounting.Accounting, Control, TasQ):
     """``TasQ`` on a pool of worker threads: ``TasQ(...)`` with the default ``backend="thread"``."""
 
-    runs_tasks_in_process: ClassVar[bool] = True
-    supports_any_callable: ClassVar[bool] = True
-    supports_queue_size: ClassVar[bool] = True
-    supports_cancel: ClassVar[bool] = True
-    supports_retry: ClassVar[bool] = True
-    supports_time_limit: ClassVar[bool] = True
+    # Every capability TasQ declares (with what each means) is this engine's.
+    runs_tasks_in_process = True
+    supports_any_callable = True
+    supports_queue_size = True
+    supports_cancel = True
+    supports_retry = True
+    supports_time_limit = True
 
     # Slots keep attribute reads on the hot path at their fastest.
     __slots__ = (

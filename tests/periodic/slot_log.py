@@ -2,7 +2,8 @@
 
 A line is one os.write() on an O_APPEND descriptor, so lines from processes never mix:
 ``slot <pid> <slot iso> <task id> <wall time>`` when the ticker enqueues a slot (read from its
-debug record), ``run <pid> <wall time>`` when the task runs.
+debug record), ``run <pid> <wall time>`` when the task runs. The tests ``read`` it, and
+``wait_for`` what it should come to hold.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -42,3 +44,11 @@ def read(path: Path) -> list[list[str]]:
     if not path.exists():
         return []
     return [line.split() for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)

@@ -15,22 +15,11 @@ from pathlib import Path
 import pytest
 
 from tasq.periodic import FileLock, lock_directory
+from tests.periodic.slot_log import read, wait_for
 
 pytestmark = pytest.mark.timeout(40)
 
 HERE = Path(__file__).parent
-
-
-def read(path: Path) -> list[list[str]]:
-    return [line.split() for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
