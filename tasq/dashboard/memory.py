@@ -287,14 +287,14 @@ def _summaries(
                 done=done,
                 failed=failed,
                 rate=in_window * 60.0 / _RATE_WINDOW,
-                p50=_quantile(ordered, 0.5),
-                p95=_quantile(ordered, 0.95),
+                p50=quantile(ordered, 0.5),
+                p95=quantile(ordered, 0.95),
             )
         )
     return tuple(summaries)
 
 
-def _quantile(ordered: list[float] | None, q: float) -> float | None:
+def quantile(ordered: list[float] | None, q: float) -> float | None:
     """The ``q`` quantile of sorted values, interpolated between the two nearest."""
     if not ordered:
         return None
