@@ -5,6 +5,7 @@ Integrations mount it (``tasq.contrib.flask_dashboard``, ``tasq.contrib.django.u
 """
 
 from .handler import Csrf, Dashboard, Request, Response
+from .ledger import LedgerSource
 from .memory import MemorySource
 from .recorder import Recorder
 from .records import Failure, NameSummary, Periodic, Snapshot, TaskLine
@@ -17,6 +18,7 @@ __all__ = [
     "Dashboard",
     "DashboardSource",
     "Failure",
+    "LedgerSource",
     "MemorySource",
     "NameSummary",
     "Periodic",

@@ -10,7 +10,7 @@ from typing import Any
 from ..hooks import Hooks
 from ..task import BackgroundCall
 
-__all__ = ["arguments", "task_name", "unwrap"]
+__all__ = ["arguments", "call_arguments", "task_name", "unwrap"]
 
 _repr = reprlib.Repr()
 _repr.maxstring = 160
@@ -62,6 +62,11 @@ def arguments(task: object) -> str:
         args, kwargs = task.args, task.keywords
     else:
         return ""
+    return call_arguments(args, kwargs)
+
+
+def call_arguments(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> str:
+    """Positional and keyword arguments as ``arguments`` tells them."""
     text = ", ".join([_repr.repr(a) for a in args] + [f"{k}={_repr.repr(v)}" for k, v in kwargs.items()])
     return text if len(text) <= _LONGEST else text[: _LONGEST - 1] + "…"
 

@@ -1,13 +1,14 @@
 """``MemorySource``: the dashboard of one in-process engine, learnt from its hooks.
 
-What the hooks hand over: the id at enqueue, the call of each attempt (so the task's name and
-arguments once it starts), retries, and each outcome with its error. The rest comes from the
+What the hooks hand over: the id and the task's name at enqueue (``before_enqueue``), the call
+of each attempt (so its arguments once it starts), retries, and each outcome with its error. The rest comes from the
 engine when it can tell:
 
 - tasks that have not started: an engine's ``pending(limit)`` gives ``(task_id, call, run_at)``
   of what it can list (the thread engine: delayed tasks, retries waiting for their delay and
   tasks queued with a priority), so they show their name, arguments, state and due time.
-  A task queued plainly shows its id until it starts, which is the next thing it does;
+  A task queued plainly shows its id and name, and its arguments once it starts, which is the
+  next thing it does;
 - periodic schedules: ``tasq.periodic``'s ticker of the engine (see ``schedules.py``);
 - cancelling: the engine's ``cancel(task_id)``, when it supports it;
 - other processes: this is one process's view (a store's source sees them all).
@@ -166,9 +167,9 @@ class MemorySource:
     def _blind(self) -> tuple[str, ...]:
         blind: list[str] = []
         if self._engine_pending is None:
-            blind.append("names, arguments and due times of tasks that have not started yet")
+            blind.append("arguments and due times of tasks that have not started yet")
         else:
-            blind.append("names and arguments of tasks queued to run next, until they start")
+            blind.append("arguments of tasks queued to run next, until they start")
         blind.append("tasks of other processes")
         if not self.can_cancel:
             blind.append("cancel: the engine has no cancel(task_id)")
@@ -286,14 +287,14 @@ def _summaries(
                 done=done,
                 failed=failed,
                 rate=in_window * 60.0 / _RATE_WINDOW,
-                p50=_quantile(ordered, 0.5),
-                p95=_quantile(ordered, 0.95),
+                p50=quantile(ordered, 0.5),
+                p95=quantile(ordered, 0.95),
             )
         )
     return tuple(summaries)
 
 
-def _quantile(ordered: list[float] | None, q: float) -> float | None:
+def quantile(ordered: list[float] | None, q: float) -> float | None:
     """The ``q`` quantile of sorted values, interpolated between the two nearest."""
     if not ordered:
         return None

@@ -26,13 +26,13 @@ class Live:
 
     __slots__ = ("attempt", "enqueued_at", "name", "run_at", "started_at", "task")
 
-    def __init__(self, enqueued_at: float | None) -> None:
+    def __init__(self, enqueued_at: float | None, name: str | None = None) -> None:
         self.enqueued_at = enqueued_at
         self.started_at: float | None = None
         self.run_at: float | None = None
         self.attempt = 1
         self.task: object = None
-        self.name: str | None = None
+        self.name = name  # the engine's name for it at enqueue; the task's own once it starts
 
 
 class Recorder(Hooks):
@@ -59,8 +59,11 @@ class Recorder(Hooks):
         self.retried: dict[int, int] = {}  # failed id -> the id it was retried as
         _recorders.add(self)
 
-    def after_enqueue(self, task_id: int) -> None:
-        self.live[task_id] = Live(time.time())
+    def before_enqueue(self, task_id: int, name: str, headers: dict[str, str]) -> None:
+        # The one enqueue hook: the engine hands over the name it has already made, so a task
+        # queued plainly shows it before it starts. Nothing fails between this hook and the
+        # engine taking the task (a task refused later is reported failed, which pops it).
+        self.live[task_id] = Live(time.time(), name)
 
     def around_task(self, task_id: int, call: Callable[[], T]) -> T:
         live = self.live.get(task_id)
@@ -108,8 +111,10 @@ class Recorder(Hooks):
             self.failed_tasks[task_id] = live.task
 
     def _finished(self, task_id: int, live: Live | None, succeeded: bool) -> str | None:
-        if live is None or live.name is None:
-            return None  # never started (cancelled while pending), or from before the recorder
+        if live is None:
+            return None  # from before the recorder
+        if live.task is None or live.name is None:
+            return live.name  # never started (cancelled while pending): named, not counted
         now = time.time()
         started = live.started_at
         if started is not None:  # None: cancelled while it waited for a retry

@@ -1,8 +1,9 @@
 """The one seam between a dashboard and an engine: ``DashboardSource``.
 
-An engine that can answer for more than this process (a store, a broker's ledger) gives its
-own source from a ``dashboard_source()`` method; any other engine gets a ``MemorySource``,
-which learns what it can from the engine's hooks.
+An engine that can answer for more than this process (a store) gives its own source from a
+``dashboard_source()`` method. A broker engine whose workers run elsewhere gets a
+``LedgerSource``, which reads the Redis ledger they report to; any other engine gets a
+``MemorySource``, which learns what it can from the engine's hooks.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def source_for(engine: TasQ | DashboardSource) -> DashboardSource:
     """The source a dashboard of ``engine`` reads; the same one for every mount of one engine.
 
     A ``DashboardSource`` is returned as it is. An engine with a ``dashboard_source()`` method
-    gives its own; otherwise a ``MemorySource`` is made, which must happen before the engine
-    starts to see every task (a source made later sees counts and running ids only).
+    gives its own; a broker engine with workers elsewhere gets a ``LedgerSource``; otherwise a
+    ``MemorySource`` is made. Either must be made before the engine starts to see every task
+    (a source made later sees less, and says so).
     """
     if not isinstance(engine, TasQ):
         if isinstance(engine, DashboardSource):
@@ -71,8 +73,13 @@ def source_for(engine: TasQ | DashboardSource) -> DashboardSource:
                 if not isinstance(source, DashboardSource):
                     raise TypeError(f"{type(engine).__name__}.dashboard_source() returned no DashboardSource")
             else:
-                from .memory import MemorySource
+                from .ledger import LedgerSource, reads_ledger
 
-                source = MemorySource(engine)
+                if reads_ledger(engine):
+                    source = LedgerSource(engine)
+                else:
+                    from .memory import MemorySource
+
+                    source = MemorySource(engine)
             _sources[engine] = source
         return source

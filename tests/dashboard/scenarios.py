@@ -159,6 +159,28 @@ def task_appears_and_finishes_live(driver: Any, site: Site) -> None:
     assert driver.execute_script("return window.tasqNotReloaded === true;"), "the page reloaded"
 
 
+def queued_task_shows_its_name(driver: Any, site: Site) -> None:
+    """A task queued plainly behind busy workers shows its name (and no arguments yet)."""
+    site.login(driver, "admin")
+    open_page(driver, site)
+    driver.execute_script("window.tasqNotReloaded = true;")
+    blocker = site.key("queue-blocker")
+    blockers = [site.engine.submit(tasks.hold, blocker) for _ in range(site.engine.workers)]
+    wait_until(lambda: set(blockers) <= set(site.engine.running_ids()), what="every worker to be busy")
+    key = site.key("queued-plain")
+    queued = site.engine.submit(tasks.later, key)
+    row = wait_until(lambda: text(driver, f"#waiting-{queued}"), what="the queued row")
+    assert "tests.dashboard.tasks.later" in row and "pending" in row, row
+    assert key not in row  # its arguments are known once it starts
+    line = next(line for line in data(driver, site)["waiting"] if line["task_id"] == queued)
+    assert (line["name"], line["state"], line["started_at"]) == ("tests.dashboard.tasks.later", "pending", None)
+    assert "args" not in line and line["enqueued_at"] is not None
+    tasks.gate(blocker).set()
+    wait_until(lambda: tasks.runs[key] == 1, what="the queued task to run")
+    wait_until(lambda: text(driver, f"#waiting-{queued}") is None, what="the waiting row to go")
+    assert driver.execute_script("return window.tasqNotReloaded === true;"), "the page reloaded"
+
+
 def retry_by_click(driver: Any, site: Site) -> None:
     site.login(driver, "admin")
     task_id = site.engine.submit(tasks.flaky, site.key("retry-me"))
@@ -304,6 +326,7 @@ def security_headers(driver: Any, site: Site) -> None:
 ALL = [
     anonymous_is_refused_everywhere,
     task_appears_and_finishes_live,
+    queued_task_shows_its_name,
     retry_by_click,
     cancel_by_click,
     view_sees_but_cannot_act,

@@ -338,6 +338,28 @@ def test_memory_source_sees_names_durations_running_and_failures(engine: TasQ) -
     assert waiting > 0
 
 
+def test_a_task_queued_plainly_has_its_name_in_data_json(engine: TasQ) -> None:
+    source = MemorySource(engine)
+    engine.start()
+    blockers = [engine.submit(tasks.hold, "core-queue-blocker") for _ in range(engine.workers)]
+    wait_until(lambda: set(blockers) <= set(engine.running_ids()), what="both workers to be busy")
+    queued = engine.submit(tasks.later, "core-queued")
+    cancelled = engine.submit(tasks.later, "core-queued-cancelled")
+    body = json.loads(ask(Dashboard(source), "GET", "/data.json", role="view").body)
+    waiting = {line["task_id"]: line for line in body["waiting"]}
+    assert waiting[queued]["name"] == "tests.dashboard.tasks.later" and waiting[queued]["state"] == "pending"
+    assert "args" not in waiting[queued]  # known once it starts
+    assert source.cancel(cancelled)
+    failure = source.snapshot().failures[0]
+    assert (failure.task_id, failure.name, failure.cancelled) == (cancelled, "tests.dashboard.tasks.later", True)
+    tasks.gate("core-queue-blocker").set()
+    later = wait_until(
+        lambda: next((s for s in source.snapshot().names if s.name == "tests.dashboard.tasks.later"), None),
+        what="the queued task to finish",
+    )
+    assert (later.done, later.failed) == (1, 0)  # the cancelled one never ran: not counted
+
+
 def test_memory_source_retries_a_failure_it_keeps(engine: TasQ) -> None:
     source = MemorySource(engine)
     engine.start()

@@ -107,10 +107,12 @@ def test_periodic_schedules_show_with_their_next_run(engine: TasQ) -> None:
             ("reports.nightly", "*/5 * * * *", None),
         ]
         engine.start()
-        shown = wait_until(
-            lambda: [p for p in source.snapshot().periodic if p.next_run is not None] or None,
-            what="the ticker to compute the next runs",
-        )
+
+        def computed() -> object:
+            shown = source.snapshot().periodic
+            return shown if all(p.next_run is not None for p in shown) else None  # both, not the first one
+
+        shown = wait_until(computed, what="the ticker to compute the next runs")
         by_name = {p.name: p.next_run for p in shown}
         now = time.time()
         assert by_name.keys() == {"cache.warm", "reports.nightly"}

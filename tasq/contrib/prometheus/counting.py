@@ -69,22 +69,35 @@ _CoroutineType = types.CoroutineType
 
 
 class Metrics(tasq.Hooks):
-    """The hooks that count, on the success path in ``before_enqueue`` and ``around_task`` only."""
+    """The hooks that count, on the success path in ``before_enqueue`` and ``around_task`` only.
+
+    Those two run for every task: each instance binds them once as closures over its own
+    tallies and constants (``_bind``), so a task pays no attribute or global lookups in them,
+    only the dict and list operations that count it. ``reset`` clears the tallies in place,
+    so the closures the engine holds keep counting into them.
+    """
 
     def __init__(self, engine: tasq.TasQ, in_process: bool) -> None:
         self.engine = engine.name
         self.in_process = in_process  # the engine runs what it accepts: it can tell the queue's depth
         self.flush: Callable[[], None] | None = None  # writes this process's sums (multiprocess mode)
-        self.reset()
-
-    def reset(self) -> None:
-        """Counting from zero (and in a forked child: what the parent counted is the parent's)."""
         self.tallies: list[tuple[dict[str, list[float]], dict[tuple[str, str], int]]] = []
         self._lock = threading.Lock()
         self._local = threading.local()
         self._queued: dict[int, tuple[str, float]] = {}  # task id -> (name, when it was accepted)
         self._failing: dict[int, str] = {}  # task id -> name, from an attempt's error to its report
         self._retrying: dict[int, str] = {}  # task id -> name, from a retry to the next attempt
+        self._bind()
+
+    def reset(self) -> None:
+        """Counting from zero (and in a forked child: what the parent counted is the parent's)."""
+        self._lock = threading.Lock()  # a parent's thread may have held the old one at fork()
+        for rows, failed in self.tallies:
+            rows.clear()  # a thread that no longer exists keeps an empty row set: it adds nothing
+            failed.clear()
+        self._queued.clear()
+        self._failing.clear()
+        self._retrying.clear()
 
     def _rows(self) -> dict[str, list[float]]:
         try:
@@ -105,46 +118,63 @@ class Metrics(tasq.Hooks):
         return row
 
     def before_enqueue(self, task_id: int, name: str, headers: dict[str, str]) -> None:
-        try:
-            row = self._local.rows[name]
-        except (AttributeError, KeyError):
-            row = self._row(name)
-        row[0] += 1  # ENQUEUED, as a literal: this runs in every enqueue
-        if self.in_process:
-            self._queued[task_id] = (name, _clock())
-        else:  # another process runs it: the wait is measured there, from this clock reading
-            headers[SENT_AT] = repr(time.time())
+        raise NotImplementedError  # replaced per instance by _bind
 
     def around_task(self, task_id: int, call: Callable[[], T]) -> T:
-        queued = self._queued.pop(task_id, None)
-        started = _clock()
-        wait: float | None
-        if queued is not None:
-            name, wait = queued[0], started - queued[1]
-        else:
-            name, wait = self._origin(task_id)
-        try:
-            row = self._local.rows[name]
-        except (AttributeError, KeyError):
-            row = self._row(name)
-        # The indices are literals (see the layout above): this runs once per attempt.
-        if wait is not None:
-            row[23 + bisect_left(WAIT_BUCKETS, wait)] += 1  # _WAIT
-            row[39] += wait  # _WAIT_SUM
-        row[1] += 1  # STARTED
-        try:
-            value = call()
-        except BaseException:
-            _ended(row, started)
-            self._failing[task_id] = name
-            raise
-        if type(value) is _CoroutineType:
-            return self._awaited(task_id, name, started, value)  # type: ignore[arg-type, return-value]
-        duration = _clock() - started
-        row[6 + bisect_left(DURATION_BUCKETS, duration)] += 1  # _DURATION
-        row[22] += duration  # _DURATION_SUM
-        row[2] += 1  # SUCCEEDED
-        return value
+        raise NotImplementedError  # replaced per instance by _bind
+
+    def _bind(self) -> None:
+        local, queued, failing = self._local, self._queued, self._failing
+        remember, take = queued.__setitem__, queued.pop
+        slow_row, origin, awaited = self._row, self._origin, self._awaited
+        in_process, clock, bisect, now = self.in_process, _clock, bisect_left, time.time
+        coroutine, waits, durations = _CoroutineType, WAIT_BUCKETS, DURATION_BUCKETS
+        first_wait, first_duration = waits[0], durations[0]
+
+        def before_enqueue(task_id: int, name: str, headers: dict[str, str]) -> None:
+            try:
+                local.rows[name][0] += 1  # ENQUEUED, as a literal: this runs in every enqueue
+            except (AttributeError, KeyError):
+                slow_row(name)[0] += 1
+            if in_process:
+                remember(task_id, (name, clock()))
+            else:  # another process runs it: the wait is measured there, from this clock reading
+                headers[SENT_AT] = repr(now())
+
+        def around_task(task_id: int, call: Callable[[], T]) -> T:
+            accepted = take(task_id, None)
+            started = clock()
+            wait: float | None
+            if accepted is not None:
+                name, wait = accepted[0], started - accepted[1]
+            else:
+                name, wait = origin(task_id)
+            try:
+                row = local.rows[name]
+            except (AttributeError, KeyError):
+                row = slow_row(name)
+            # The indices are literals (see the layout above): this runs once per attempt.
+            # A comparison before the bisect: most waits and durations fall in the first bucket.
+            if wait is not None:
+                row[23 if wait <= first_wait else 23 + bisect(waits, wait)] += 1  # _WAIT
+                row[39] += wait  # _WAIT_SUM
+            row[1] += 1  # STARTED
+            try:
+                value = call()
+            except BaseException:
+                _ended(row, started)
+                failing[task_id] = name
+                raise
+            if type(value) is coroutine:
+                return awaited(task_id, name, started, value)  # type: ignore[arg-type, return-value]
+            duration = clock() - started
+            row[6 if duration <= first_duration else 6 + bisect(durations, duration)] += 1  # _DURATION
+            row[22] += duration  # _DURATION_SUM
+            row[2] += 1  # SUCCEEDED
+            return value
+
+        # Instance attributes: the engine's hook lists take them in place of the methods.
+        self.__dict__.update(before_enqueue=before_enqueue, around_task=around_task)
 
     def _origin(self, task_id: int) -> tuple[str, float | None]:
         """A retry's name, or a task sent by another process: its name, and how long it waited."""
