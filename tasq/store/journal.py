@@ -273,6 +273,11 @@ class Journal:
         self.open()
         return self._reader.read(lambda connection: reads.listing(connection, engine, state, limit))
 
+    def failures(self, engine: str, limit: int = 50) -> list[TaskRecord]:
+        """The newest ``limit`` failed or cancelled rows of ``engine``."""
+        self.open()
+        return self._reader.read(lambda connection: reads.failures(connection, engine, limit))
+
     def recent_runs(self, engine: str, limit: int = 10_000) -> list[tuple[str, TaskState, float | None, float | None]]:
         """The newest ``limit`` finished rows: (name, state, started_at, finished_at) each."""
         self.open()

@@ -12,7 +12,7 @@ from typing import Any
 
 from .records import FINISHED, STATES, StoreStats, TaskRecord, TaskState
 
-__all__ = ["finished_among", "listing", "next_run_at", "recent_runs", "result", "stats"]
+__all__ = ["failures", "finished_among", "listing", "next_run_at", "recent_runs", "result", "stats"]
 
 _COLUMNS = (
     "id, engine, name, args, kwargs, headers, priority, state, attempts, max_retry, run_at, enqueued_at,"
@@ -123,3 +123,13 @@ def recent_runs(
         " WHERE engine = ? AND state IN ('done', 'failed', 'cancelled') ORDER BY id DESC LIMIT ?",
         (engine, limit),
     ).fetchall()
+
+
+def failures(connection: sqlite3.Connection, engine: str, limit: int) -> list[TaskRecord]:
+    """The newest ``limit`` failed or cancelled rows of ``engine`` (through their index)."""
+    rows = connection.execute(
+        f"SELECT {_COLUMNS} FROM task INDEXED BY task_failures"
+        " WHERE engine = ? AND state IN ('failed', 'cancelled') ORDER BY id DESC LIMIT ?",
+        (engine, limit),
+    )
+    return [_record(row) for row in rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..checks import check_seconds, check_task_id, remaining
 from ..engine import TasQ
@@ -15,6 +15,8 @@ from .ledger import result_of
 from .slots import StoreSlotClaim
 
 if TYPE_CHECKING:
+    from ..dashboard.store import StoreSource
+    from .engine import StoreEngine
     from .runner import Runner
 
 __all__ = ["StoreLooking"]
@@ -33,6 +35,12 @@ class StoreLooking(TasQ):
     _changed: threading.Condition
     _outstanding: set[int]
     _state: int
+
+    def dashboard_source(self) -> StoreSource:
+        """What a dashboard of this engine reads: the store, so every process sharing it."""
+        from ..dashboard.store import StoreSource
+
+        return StoreSource(cast("StoreEngine", self))
 
     def slot_claim(self) -> StoreSlotClaim:
         """How periodic tasks claim a slot: in the store, so once across every process."""
