@@ -16,7 +16,6 @@ task, so rows compare though their N differ.
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import statistics
@@ -29,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import bench_store, store_peers
-from benchmarks.common import Result, Trial, measure, median, row
+from benchmarks.common import Countdown, Result, Trial, measure, median, per_second, quiet, row
 from tasq import TasQ, background
 
 END_TO_END = "store engine: end to end, 8 producer threads, no-op @background tasks to the last recorded done"
@@ -68,13 +67,6 @@ _first_run: list[float] = []  # perf_counter() of recovered()'s first call in th
 def recovered() -> None:
     if not _first_run:
         _first_run.append(time.perf_counter())
-
-
-class Countdown(store_peers.Countdown):
-    """``on_done``: counts the tasks done, sets ``done`` at the last."""
-
-    def __call__(self, task_id: object = None) -> None:  # type: ignore[override]
-        super().__call__()
 
 
 def url(directory: Path) -> str:
@@ -118,7 +110,7 @@ def raw_end_to_end(n: int) -> float:
                 producer.execute("INSERT INTO q (name, args, state) VALUES ('noop', '[]', 0)")
 
         def consume(connection: sqlite3.Connection) -> None:
-            while not countdown.done.is_set():
+            while not countdown.finished.is_set():
                 connection.execute("BEGIN IMMEDIATE")
                 ids = connection.execute(bench_store._CLAIM_RAW, (10,)).fetchall()
                 connection.execute("COMMIT")
@@ -128,8 +120,8 @@ def raw_end_to_end(n: int) -> float:
                 connection.execute("BEGIN IMMEDIATE")
                 connection.executemany("UPDATE q SET state = 2 WHERE id = ?", ids)
                 connection.execute("COMMIT")
-                for _ in ids:
-                    countdown()
+                for (task_id,) in ids:
+                    countdown(task_id)
 
         threads = [threading.Thread(target=consume, args=(c,)) for c in consumers]
         began = time.perf_counter()
@@ -140,7 +132,7 @@ def raw_end_to_end(n: int) -> float:
             countdown.wait()
             return time.perf_counter() - began
         finally:
-            countdown.done.set()
+            countdown.finished.set()
             for thread in threads:
                 thread.join()
             for connection in [producer, *consumers]:
@@ -229,10 +221,6 @@ def recovery(sync: str, n: int = BACKLOG) -> tuple[float, float]:
 # -- groups ----------------------------------------------------------------------------------
 
 
-def per_second(samples: dict[str, list[float]], name: str) -> str:
-    return f"{1e9 / median(samples[name]):,.0f}/s"
-
-
 def bench_end_to_end(n: int, peers_n: int, repetitions: int) -> list[Result]:
     n = n // 8 * 8
 
@@ -262,7 +250,7 @@ def bench_end_to_end(n: int, peers_n: int, repetitions: int) -> list[Result]:
             RAW_E2E,
             target=">= 20,000/s and >= 15x the best peer",
             met=rate >= 20_000 and times_peer >= 15,
-            note=f"{rate:,.0f}/s; {times_peer:.1f}x the best peer",
+            note=f"{rate:,.0f} tasks/s; {times_peer:.1f}x the best peer",
         ),
         row(group, samples, FULL, RAW_E2E, note=f"{per_second(samples, FULL)}; an fsync per commit"),
         row(group, samples, MEMORY, RAW_E2E, note=f"{per_second(samples, MEMORY)}; lost at a SIGKILL"),
@@ -288,7 +276,7 @@ def bench_accepting(n: int, peers_n: int, repetitions: int) -> list[Result]:
     rate = 1e9 / median(samples[NORMAL])
     rows = [
         row(group, samples, RAW_100, RAW_100, note=per_second(samples, RAW_100)),
-        row(group, samples, NORMAL, RAW_100, target=">= 100,000/s", met=rate >= 100_000, note=f"{rate:,.0f}/s"),
+        row(group, samples, NORMAL, RAW_100, target=">= 100,000/s", met=rate >= 100_000, note=f"{rate:,.0f} tasks/s"),
         row(group, samples, FULL, RAW_100, note=per_second(samples, FULL)),
         row(group, samples, MEMORY, RAW_100, note=per_second(samples, MEMORY)),
     ]
@@ -335,7 +323,7 @@ def bench_accepting(n: int, peers_n: int, repetitions: int) -> list[Result]:
     rate = 1e9 / median(samples[NORMAL])
     rows += [
         row(group, samples, RAW, RAW, note=per_second(samples, RAW) + "; one shared connection"),
-        row(group, samples, NORMAL, RAW, target=">= 30,000/s", met=rate >= 30_000, note=f"{rate:,.0f}/s"),
+        row(group, samples, NORMAL, RAW, target=">= 30,000/s", met=rate >= 30_000, note=f"{rate:,.0f} tasks/s"),
         *(
             row(group, samples, name, RAW, note=per_second(samples, name))
             for name in (FULL, MEMORY, HUEY_ENQUEUE, PERSIST_PUT)
@@ -369,17 +357,12 @@ def run(quick: bool, *, n: int | None = None, repetitions: int | None = None) ->
     reps = repetitions or (2 if quick else 3)
     peers_n = max(8, n // 100)
     backlog = BACKLOG if n >= BACKLOG else max(1000, n // 1000 * 1000)
-    quiet = logging.getLogger("tasq")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # not a line per engine closed on tasks it never started
-    try:
+    with quiet():  # not a line per engine closed on the tasks it never started
         return [
             *bench_end_to_end(n, peers_n, reps),
             *bench_accepting(n, peers_n, reps),
             *bench_recovery(backlog, reps),
         ]
-    finally:
-        quiet.setLevel(level)
 
 
 if __name__ == "__main__":
