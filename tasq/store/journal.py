@@ -123,7 +123,11 @@ class Journal:
         for ``lease`` seconds): the enqueuing process runs them without a claim of its own.
         Concurrent callers share commits.
         """
-        rows = rows_of(tasks, owner, lease)
+        return self.insert(rows_of(tasks, owner, lease))
+
+    def insert(self, rows: list[Row]) -> list[int]:
+        """``add`` of rows made by ``tasq.store.writes.rows_of`` (whose encoded arguments the
+        caller may keep): all or none, committed before it returns; their ids, in order."""
         if not rows:
             return []
         self.open()

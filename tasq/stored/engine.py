@@ -25,7 +25,8 @@ from ..control import check_each
 from ..exceptions import TaskCancelled, TasQClosed
 from ..hooks import checked_headers, given_up
 from ..options import EngineOptions
-from ..store import ClaimedTask, Journal
+from ..store import ClaimedTask, Journal, NewTask
+from ..store.writes import Row, rows_of
 from ..task import BackgroundCall, TaskOptions
 from .accepting import Accepted, accepted_call, accepted_submit
 from .control import StoreControl
@@ -40,6 +41,9 @@ logger = logging.getLogger("tasq")
 P = ParamSpec("P")
 
 _NEW, _STARTED, _CLOSED = range(3)
+# Where rows_of puts a row's encoded arguments and its time of acceptance.
+_ARGS, _KWARGS, _ENQUEUED_AT = 2, 3, 10
+_LOOK_AT = 10_000  # outstanding ids kept before the store is asked which of them ended
 
 
 class StoreEngine(StoreControl, StoreLooking):
@@ -55,6 +59,7 @@ class StoreEngine(StoreControl, StoreLooking):
         "_changed",
         "_guard",
         "_local",
+        "_look_at",
         "_outstanding",
         "_runner",
         "_shut_down",
@@ -96,6 +101,7 @@ class StoreEngine(StoreControl, StoreLooking):
         self._shut_down = False
         self._runner: Runner | None = None
         self._outstanding: set[int] = set()  # ids accepted here and not yet seen finished
+        self._look_at = _LOOK_AT  # how many of them before the finished ones are looked up
         self._local = LocalLedger(self.results)  # eager mode's
 
     def _hooks_changed(self) -> None:
@@ -285,8 +291,9 @@ class StoreEngine(StoreControl, StoreLooking):
         row = item.row
         runner = self._runner
         owner = runner.owner if runner is not None and row.run_at == 0.0 and runner.reserve() else None
+        stored = rows_of([row], owner, self.store_lease)
         try:
-            (task_id,) = self.journal.add([row], owner=owner, lease=self.store_lease)
+            (task_id,) = self.journal.insert(stored)
         except BaseException:
             if owner is not None and runner is not None:
                 runner.unreserve()
@@ -297,7 +304,7 @@ class StoreEngine(StoreControl, StoreLooking):
         if runner is None:
             return task_id
         if owner is not None:
-            runner.push(_claimed(task_id, row, headers), (item.fn, item.options))
+            runner.push(_claimed(task_id, row, stored[0], headers), (item.fn, item.options))
         else:
             runner.stored(row.run_at or time.time())
         return task_id
@@ -319,8 +326,25 @@ class StoreEngine(StoreControl, StoreLooking):
     def _accepted(self, task_id: int) -> None:
         with self._changed:
             self._outstanding.add(task_id)
+            grown = len(self._outstanding) >= self._look_at
+        if grown:
+            self._forget_finished()
         for hook in self.executor.hooks.after_enqueue:
             call_hook(hook, task_id)
+
+    def _forget_finished(self) -> None:
+        """Drop the ids other processes finished: a web process whose tasks all run elsewhere
+        would otherwise keep one per task until it calls join()."""
+        runner = self._runner
+        here = set(runner.held_ids()) if runner is not None else set()
+        with self._changed:
+            waiting = [task_id for task_id in self._outstanding if task_id not in here]
+        ended = self.journal.finished_among(waiting)
+        with self._changed:
+            self._outstanding.difference_update(ended)
+            self._look_at = max(_LOOK_AT, 2 * len(self._outstanding))
+            if not self._outstanding:
+                self._changed.notify_all()
 
     def _reported(self, task_id: int) -> None:
         """This process reported ``task_id``'s outcome (for ``join``)."""
@@ -355,18 +379,19 @@ class StoreEngine(StoreControl, StoreLooking):
         return f"<TasQ {self.name!r} {state} workers={self.workers} store={self.store!r}>"
 
 
-def _claimed(task_id: int, row: Any, headers: str) -> ClaimedTask:
+def _claimed(task_id: int, task: NewTask, row: Row, headers: str) -> ClaimedTask:
+    """The run of a task stored claimed by this process, from the row as it was stored."""
     return ClaimedTask(
         id=task_id,
-        engine=row.engine,
-        name=row.name,
-        args=json.dumps(row.args),
-        kwargs=json.dumps(row.kwargs) if row.kwargs else "{}",
+        engine=task.engine,
+        name=task.name,
+        args=row[_ARGS],
+        kwargs=row[_KWARGS],
         headers=headers,
-        priority=row.priority,
+        priority=task.priority,
         attempt=1,
-        max_retry=row.max_retry,
-        retry_delay=row.retry_delay,
-        rerun_lost=row.rerun_lost,
-        enqueued_at=time.time(),
+        max_retry=task.max_retry,
+        retry_delay=task.retry_delay,
+        rerun_lost=task.rerun_lost,
+        enqueued_at=row[_ENQUEUED_AT],
     )

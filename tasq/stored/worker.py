@@ -66,7 +66,9 @@ def serve(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         signals[0] += 1
         if signals[0] > 1:
-            logger.warning("second signal: exiting now; running tasks run again once their lease lapses")
+            logger.warning(
+                "second signal: exiting now; running tasks run again once their lease lapses", extra={"task_id": None}
+            )
             os._exit(1)
         stop.set()
 
@@ -75,11 +77,15 @@ def serve(
     for engine in served:
         engine.start()
         logger.info(
-            "tasq worker: engine %r, %d thread(s), store %s", engine.name, engine.workers, Path(engine.journal.path)
+            "tasq worker: engine %r, %d thread(s), store %s",
+            engine.name,
+            engine.workers,
+            Path(engine.journal.path),
+            extra={"task_id": None},
         )
     while not stop.wait(3600):
         pass
-    logger.info("tasq worker: stopping; running tasks finish, the rest stay in the store")
+    logger.info("tasq worker: stopping; running tasks finish, the rest stay in the store", extra={"task_id": None})
     for engine in served:
         engine.shutdown("the worker stopped", timeout=shutdown_timeout)
     return 0
