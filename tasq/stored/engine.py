@@ -445,6 +445,8 @@ class StoreEngine(TasQ):
     def result(self, task_id: int) -> TaskResult | None:
         """What the store holds of a task: pending, running, or finished and still kept."""
         check_task_id(task_id)
+        if self._eager:  # an eager task ran in the caller's thread and was never stored
+            return self._local.result(self.name, task_id)
         record = self.journal.result(task_id)
         if record is None or record.engine != self.name:
             return None
