@@ -133,7 +133,7 @@ def test_retry_stores_a_failed_or_cancelled_task_again_as_a_new_id(make: StoreMa
     assert row["retry_of"] == failed and row["name"] == "tests.stored.tasks.fail"
     with pytest.raises(ValueError, match="succeeded"):
         engine.retry(done)
-    with pytest.raises(ValueError, match="no task"):
+    with pytest.raises(ValueError, match="not known"):
         engine.retry(revived + 1000)
     waiting = engine.enqueue(tasks.add.task(1, 1), delay=60)
     with pytest.raises(ValueError, match="pending"):
