@@ -45,8 +45,9 @@ def produce(url: str, runs: str, index: int, threads: int, per_thread: int) -> N
     def work(number: int) -> None:
         try:
             start.wait()
+            first = (index * threads + number) * per_thread  # tags no other thread or process uses
             for i in range(per_thread):
-                ids[number].append(engine.enqueue(tasks.record_id.task(runs, (index * threads + number) * per_thread + i)))
+                ids[number].append(engine.enqueue(tasks.record_id.task(runs, first + i)))
         except BaseException:
             errors.append(traceback.format_exc())
 

@@ -19,6 +19,7 @@ from tests.conftest import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES, THREADS = 4, 4
+CHILD = [sys.executable, "-m", "tests.stored.child"]
 
 
 @pytest.mark.stress
@@ -44,7 +45,7 @@ def test_four_processes_of_four_producers_each_task_runs_exactly_once(tmp_path: 
     watcher.start()
     children = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.stored.child", "produce", store, runs, str(index), str(THREADS), str(per_thread)],
+            [*CHILD, "produce", store, runs, str(index), str(THREADS), str(per_thread)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -61,7 +62,7 @@ def test_four_processes_of_four_producers_each_task_runs_exactly_once(tmp_path: 
             if child.poll() is None:
                 child.kill()
                 child.communicate()
-    for child, (out, err) in zip(children, outputs, strict=True):
+    for child, (_, err) in zip(children, outputs, strict=True):
         assert child.returncode == 0, err[-3000:]
         assert "database is locked" not in err and "could not reach its store" not in err, err[-3000:]
     reports = [json.loads(out.splitlines()[-1]) for out, _ in outputs]

@@ -216,7 +216,7 @@ def check(outcome: Outcome, rows: dict[int, sqlite3.Row], run_log: Path, total: 
             rerun = runs[runs.index(lost) + 1]
             assert rerun["pid"] != pid
             waited = float(rerun["t"]) - outcome.kills[pid]  # type: ignore[arg-type]
-            assert waited >= LEASE / 3, f"task {task_id} ran again {waited:.2f}s after the kill, before its lease lapsed"
+            assert waited >= LEASE / 3, f"task {task_id} ran again {waited:.2f}s after the kill: its lease was live"
         ran_again += len(runs) > 1
         assert row["attempts"] >= len(runs)
         touched = len(runs) > 1 or row["attempts"] > len(runs) or any(int(e["pid"]) in outcome.kills for e in runs)  # type: ignore[call-overload]
