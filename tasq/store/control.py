@@ -64,7 +64,7 @@ def retry(connection: sqlite3.Connection, task_id: int, now: float) -> int:
         return int(found[0])
     state = connection.execute("SELECT state FROM task WHERE id = ?", (task_id,)).fetchone()
     if state is None:
-        raise ValueError(f"no task {task_id} in the store (unknown, or pruned)")
+        raise ValueError(f"task {task_id} is not known to the store (never stored, or pruned)")
     if state[0] == "done":
         raise ValueError(f"task {task_id} succeeded: only a failed or cancelled task can be retried")
     raise ValueError(f"task {task_id} is {state[0]}: only a failed or cancelled task can be retried")

@@ -20,7 +20,7 @@ from . import control, leases, reads, upkeep
 from .commit import GroupCommit
 from .connection import Handle, check_writable, translate
 from .records import ClaimedTask, NewTask, Outcome, StoreStats, TaskRecord, TaskState
-from .schema import migrate
+from .schema import check, migrate
 from .url import StoreSync, check_sync, store_path
 from .writes import INSERT_ONE, Row, encode, insert, rows_of
 
@@ -78,6 +78,7 @@ class Journal:
             with self._writer.lock:
                 connection = self._writer.connection()
                 try:
+                    check(connection, self.path)  # another application's file stays as it was
                     connection.execute("PRAGMA journal_mode = WAL")
                     migrate(connection, self.path)
                 except sqlite3.Error as error:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from ..exceptions import StoreError
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "check", "migrate"]
 
 APPLICATION_ID = 0x54617351  # "TasQ", in the file's header at offset 68
 
@@ -110,6 +110,17 @@ def migrate(connection: sqlite3.Connection, path: Path, upto: int = SCHEMA_VERSI
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
+
+
+def check(connection: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file TasQ must not touch, reading it only: before the caller switches it to
+    WAL mode, which rewrites its header; the caller is not in a transaction."""
+    connection.execute("BEGIN")
+    try:
+        _check(connection, path)
+    finally:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
 
 
 def _check(connection: sqlite3.Connection, path: Path) -> int:

@@ -176,6 +176,7 @@ class StoreEngine(StoreControl, StoreLooking):
                 extra={"task_id": None, "task_ids": still_running},
             )
         else:
+            self.executor.stop_watchdog()  # no worker left here to hold to a time limit
             lifecycle.forget(self)
         return still_running
 
@@ -207,6 +208,7 @@ class StoreEngine(StoreControl, StoreLooking):
                         given_up(reason),
                         extra={"task_id": None, "task_ids": still},
                     )
+            self.executor.stop_watchdog()
             lifecycle.forget(self)
 
     def _after_fork_in_child(self) -> None:

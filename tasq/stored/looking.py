@@ -7,6 +7,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, cast
 
+from ..backends.ledger import LocalLedger
 from ..checks import check_seconds, check_task_id, remaining
 from ..engine import TasQ
 from ..store import Journal
@@ -35,6 +36,7 @@ class StoreLooking(TasQ):
     _changed: threading.Condition
     _outstanding: set[int]
     _state: int
+    _local: LocalLedger
 
     def dashboard_source(self) -> StoreSource:
         """What a dashboard of this engine reads: the store, so every process sharing it."""
@@ -92,6 +94,8 @@ class StoreLooking(TasQ):
     def result(self, task_id: int) -> TaskResult | None:
         """What the store holds of a task: pending, running, or finished and still kept."""
         check_task_id(task_id)
+        if self.eager:  # an eager task ran in the caller's thread and was never stored
+            return self._local.result(self.name, task_id)
         record = self.journal.result(task_id)
         if record is None or record.engine != self.name:
             return None

@@ -142,7 +142,7 @@ class Runner:
     def reserve(self) -> bool:
         """A worker is idle: the task about to be stored may be stored claimed by this process."""
         with self._lock:
-            if self._mode == _RUN and self._held < self.capacity:
+            if self._mode == _RUN and self._held < self.workers:
                 self._held += 1
                 return True
             if self._mode != _STOP:
