@@ -13,7 +13,7 @@ help:
 	@echo "make stress  the whole suite at the full figures of docs/reliability.md (slow)"
 	@echo "make lint    ruff, mypy --strict and the import contracts (import-linter)"
 	@echo "make docs    build the documentation site into site/ (mkdocs build --strict)"
-	@echo "make demo    the example apps under real servers, with a live summary"
+	@echo "make demo    the example apps under real servers, with a live summary; a SIGKILL scene"
 	@echo "make bench   benchmarks against peers; writes the table and docs/benchmarks.png"
 
 $(BIN)/python:

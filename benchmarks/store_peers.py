@@ -43,9 +43,9 @@ class Countdown:
             raise TimeoutError(f"{self.left} tasks still not done after {WAIT:.0f} s")
 
 
-def produce(n: int, send: Callable[[], object]) -> None:
-    """``send()`` n times, from PRODUCERS threads at once."""
-    each = [n // PRODUCERS + (1 if i < n % PRODUCERS else 0) for i in range(PRODUCERS)]
+def produce(n: int, send: Callable[[], object], producers: int = PRODUCERS) -> None:
+    """``send()`` n times, from ``producers`` threads at once."""
+    each = [n // producers + (1 if i < n % producers else 0) for i in range(producers)]
     threads = [threading.Thread(target=lambda k=k: [send() for _ in range(k)]) for k in each]
     for thread in threads:
         thread.start()
@@ -79,6 +79,40 @@ def huey_end_to_end(n: int) -> float:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
             huey.storage.close()
+
+
+def huey_enqueue(n: int, producers: int) -> float:
+    """Seconds for ``producers`` threads to enqueue ``n`` tasks, nothing consuming."""
+    from huey import SqliteHuey
+
+    with tempfile.TemporaryDirectory() as tmp:
+        huey = SqliteHuey(name="bench", filename=os.path.join(tmp, "huey.db"), results=False)
+
+        @huey.task()
+        def noop() -> None:
+            pass
+
+        noop()  # the file made before the clock starts
+        try:
+            started = time.perf_counter()
+            produce(n, noop, producers)
+            return time.perf_counter() - started
+        finally:
+            huey.storage.close()
+
+
+def persist_queue_enqueue(n: int, producers: int) -> float:
+    """Seconds for ``producers`` threads to ``put`` ``n`` items, nothing consuming."""
+    from persistqueue import SQLiteAckQueue
+
+    with tempfile.TemporaryDirectory() as tmp:
+        queue = SQLiteAckQueue(os.path.join(tmp, "pq"), multithreading=True, auto_commit=True)
+        try:
+            started = time.perf_counter()
+            produce(n, lambda: queue.put({"task": "noop"}), producers)
+            return time.perf_counter() - started
+        finally:
+            queue.close()
 
 
 def persist_queue_end_to_end(n: int) -> float:

@@ -1,11 +1,12 @@
-"""`make demo`: the engine on its own, then every example app under its real server."""
+"""`make demo`: the engine on its own, every example app under its real server, then the
+Flask example with a store while gunicorn's workers are killed with SIGKILL."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-from . import engine_demo
+from . import crashdemo, engine_demo
 from .report import heading, line
 from .webdemo import run
 
@@ -23,6 +24,7 @@ def main() -> int:
     for module_name in WEB_DEMOS:
         demo = importlib.import_module(module_name).DEMO
         results[demo.name] = run(demo)
+    results["Flask with a store: kill and restart"] = crashdemo.run()
     heading("demo results")
     for name, ok in results.items():
         line(f"{'ok  ' if ok else 'FAIL'}  {name}")

@@ -3,7 +3,18 @@
 from .context import current_engine, default, use_engine
 from .decorators import BackgroundCall, BackgroundFunction, background
 from .engine import TasQ
-from .exceptions import MaxRetryExceeded, QueueFull, RetryTask, TaskCancelled, TasQClosed, TasQError, TimeLimitExceeded
+from .exceptions import (
+    MaxRetryExceeded,
+    QueueFull,
+    RetryTask,
+    StoreError,
+    TaskCancelled,
+    TaskNotFound,
+    TasQClosed,
+    TasQError,
+    TimeLimitExceeded,
+    WorkerLost,
+)
 from .hooks import Hooks, RunningTask, current_task
 from .periodic import periodic  # the decorator; the package stays importable as `from tasq.periodic import ...`
 from .retry import Backoff, backoff
@@ -22,15 +33,18 @@ __all__ = [
     "RetryTask",
     "RunningTask",
     "Stats",
+    "StoreError",
     "TasQ",
     "TasQClosed",
     "TasQError",
     "Task",
     "TaskCancelled",
+    "TaskNotFound",
     "TaskOptions",
     "TaskResult",
     "TaskStatus",
     "TimeLimitExceeded",
+    "WorkerLost",
     "__version__",
     "background",
     "backoff",

@@ -49,6 +49,7 @@ class BoundDecorators:
         priority: int = 0,
         name: str | None = None,
         time_limit: float | None = None,
+        rerun_lost: bool = True,
     ) -> Background: ...
 
     def background(
@@ -61,6 +62,7 @@ class BoundDecorators:
         priority: int = 0,
         name: str | None = None,
         time_limit: float | None = None,
+        rerun_lost: bool = True,
     ) -> BackgroundFunction[..., Any] | Background:
         """``@tasq.background`` bound to this engine."""
         from .decorators import background
@@ -71,6 +73,7 @@ class BoundDecorators:
             priority=priority,
             name=name,
             time_limit=time_limit,
+            rerun_lost=rerun_lost,
             tasq=cast("TasQ", self),
         )
         return decorate if fn is None else decorate(fn)

@@ -1,4 +1,5 @@
-"""The ``tasq`` command: ``tasq worker myapp.tasks`` runs the workers of a distributed backend."""
+"""The ``tasq`` command: ``tasq worker myapp.tasks`` runs the workers of a distributed backend,
+``tasq worker --store sqlite:///PATH myapp.tasks`` the tasks of a durable store."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ EPILOG = """\
 examples:
   tasq worker myapp.tasks --broker-url redis://localhost:6379/0
   TASQ_BROKER_URL=amqp://guest:guest@localhost:5672/ tasq worker myapp.app myapp.tasks -p 2 -t 16
+  tasq worker --store sqlite:///var/lib/myapp/tasq.db myapp.app
 
 The worker imports the modules you name (and whatever they import), finds their
 @background functions, and runs the tasks your app sends. The engine your app makes
 in those modules (Flask extension, Starlette middleware, TasQ(...)) reports each task:
 its hooks, signals, on_done/on_failed and log lines fire in the worker process.
 SIGTERM or SIGINT: running tasks finish (up to --shutdown-timeout), the rest go back
-to the broker for the next worker; a second signal stops at once.
+to the broker (or stay in the store) for the next worker; a second signal stops at once.
+With --store, one process runs the tasks of that store's engines (TasQ(store=...) with
+the same file and name), beside the app's own processes; start several for more.
 """
 
 
@@ -31,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command != "worker":  # pragma: no cover - argparse requires a command
         parser.error("a command is needed: tasq worker ...")
+    if args.store is not None:
+        return _serve_store(parser, args)
     try:
         engine = engine_class(args.backend)
     except (ImportError, ValueError) as error:
@@ -40,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     options = WorkerOptions(
         modules=tuple(args.modules),
         broker_url=args.broker_url or None,
-        processes=args.processes,
+        processes=args.processes or os.cpu_count() or 1,
         threads=args.threads,
         shutdown_timeout=args.shutdown_timeout,
         names=tuple(args.name or ()),
@@ -50,6 +56,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return engine.serve(options)
     except ValueError as error:
+        parser.error(str(error))
+
+
+def _serve_store(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.processes not in (None, 1):
+        parser.error("--store runs one process: start the command again for more processes")
+    if args.broker_url and os.environ.get("TASQ_BROKER_URL") != args.broker_url:
+        parser.error("--store and --broker-url exclude each other: a store is not a broker")
+    try:
+        from .stored.worker import serve
+
+        return serve(
+            args.store,
+            args.modules,
+            names=tuple(args.name or ()),
+            threads=args.threads,
+            shutdown_timeout=args.shutdown_timeout,
+            paths=tuple(args.path or ["."]),
+            verbose=args.verbose,
+        )
+    except (TypeError, ValueError) as error:
         parser.error(str(error))
 
 
@@ -75,11 +102,16 @@ def _parser() -> argparse.ArgumentParser:
         help="the distributed backend: dramatiq or celery (default: $TASQ_BACKEND, else dramatiq)",
     )
     worker.add_argument(
+        "--store",
+        default=os.environ.get("TASQ_STORE") or None,
+        help="run the tasks of this durable store instead, sqlite:///PATH (default: $TASQ_STORE)",
+    )
+    worker.add_argument(
         "--processes",
         "-p",
         type=_positive_int,
-        default=os.cpu_count() or 1,
-        help="worker processes (default: the number of CPUs, %(default)s here)",
+        default=None,
+        help=f"worker processes (default: the number of CPUs, {os.cpu_count() or 1} here; 1 with --store)",
     )
     worker.add_argument(
         "--threads", "-t", type=_positive_int, default=10, help="worker threads per process (default: 10)"

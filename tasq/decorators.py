@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from .checks import check_int, check_retry_delay, check_schedule, check_time_limit
+from .checks import check_bool, check_int, check_retry_delay, check_schedule, check_time_limit
 from .context import current_engine
 from .task import BackgroundCall, RetryDelay, TaskOptions
 
@@ -116,6 +116,7 @@ def background(
     priority: int = 0,
     name: str | None = None,
     time_limit: float | None = None,
+    rerun_lost: bool = True,
     tasq: TasQ | None = None,
 ) -> Background: ...
 
@@ -129,15 +130,21 @@ def background(
     priority: int = 0,
     name: str | None = None,
     time_limit: float | None = None,
+    rerun_lost: bool = True,
     tasq: TasQ | None = None,
 ) -> BackgroundFunction[P, R] | Background:
-    """Make a function enqueueable: ``fn(...)`` runs it now, ``fn.enqueue(...)`` in the background."""
+    """Make a function enqueueable: ``fn(...)`` runs it now, ``fn.enqueue(...)`` in the background.
+
+    ``rerun_lost=False`` (with a store): a run lost with its process fails with ``WorkerLost``
+    instead of running again, for a task that must never run twice.
+    """
     if max_retry is not None:
         check_int("max_retry", max_retry, minimum=1)
     if retry_delay is not None:
         retry_delay = check_retry_delay(retry_delay)
     check_schedule(None, priority, None)
     time_limit = check_time_limit("time_limit", time_limit)
+    check_bool("rerun_lost", rerun_lost)
     if name is not None and (not isinstance(name, str) or not name):
         raise TypeError(f"name must be a non-empty str, not {name!r}")
     if tasq is not None:
@@ -151,7 +158,12 @@ def background(
             raise TypeError(f"@background needs a function, not {type(fn).__name__}")
         task_name = name or f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
         options = TaskOptions(
-            max_retry=max_retry, retry_delay=retry_delay, priority=priority, name=task_name, time_limit=time_limit
+            max_retry=max_retry,
+            retry_delay=retry_delay,
+            priority=priority,
+            name=task_name,
+            time_limit=time_limit,
+            rerun_lost=rerun_lost,
         )
         return BackgroundFunction(fn, options, tasq)
 

@@ -57,6 +57,11 @@ class TasQ(BoundDecorators):
     - ``broker_url``: the broker of a distributed backend (default: ``TASQ_BROKER_URL``).
     - ``time_limit``: seconds an attempt may run before it fails with ``TimeLimitExceeded``
       (not retried); None: no limit. ``@background(time_limit=)`` sets one per task.
+    - ``store``: ``"sqlite:///PATH"`` keeps every accepted task in that file until it ends,
+      across crashes and restarts, shared by every process with the same ``name`` and store
+      (None: in memory). ``store_sync``: ``"normal"`` (survives a process crash) or ``"full"``
+      (also power loss). ``store_poll``: seconds between looks for work other processes
+      stored. ``store_lease``: seconds after which a run whose process died runs again.
     """
 
     # -- capabilities ---------------------------------------------------------------------
@@ -91,6 +96,10 @@ class TasQ(BoundDecorators):
         "results",
         "retry_delay",
         "shutdown_timeout",
+        "store",
+        "store_lease",
+        "store_poll",
+        "store_sync",
         "time_limit",
         "workers",
     )
@@ -100,7 +109,7 @@ class TasQ(BoundDecorators):
         # then runs that engine's __init__ with the same arguments.
         if cls is not TasQ:
             return super().__new__(cls)
-        return super().__new__(engine_class(backend))
+        return super().__new__(engine_class(backend, kwargs.get("store")))
 
     def __init__(
         self,
@@ -120,6 +129,10 @@ class TasQ(BoundDecorators):
         backend: str = "thread",
         broker_url: str | None = None,
         time_limit: float | None = None,
+        store: str | None = None,
+        store_sync: Literal["normal", "full"] = "normal",
+        store_poll: float = 1.0,
+        store_lease: float = 30.0,
     ) -> None:
         options = EngineOptions(
             workers=workers,
@@ -137,6 +150,10 @@ class TasQ(BoundDecorators):
             backend=backend,
             broker_url=broker_url,
             time_limit=time_limit,
+            store=store,
+            store_sync=store_sync,
+            store_poll=store_poll,
+            store_lease=store_lease,
         )
         for _, error in type(self).refused_options(options):
             raise error
@@ -155,6 +172,10 @@ class TasQ(BoundDecorators):
         self.autostart = options.autostart
         self.shutdown_timeout = options.shutdown_timeout
         self.time_limit = options.time_limit
+        self.store = options.store
+        self.store_sync = options.store_sync
+        self.store_poll = options.store_poll
+        self.store_lease = options.store_lease
         self._closed = False
         self._hooks: list[Hooks] = []
 
@@ -354,14 +375,25 @@ TasQ.__signature__ = _init.replace(  # type: ignore[attr-defined]
     parameters=list(_init.parameters.values())[1:], return_annotation=inspect.Signature.empty
 )
 
-# The thread engine is core; the others are backends, imported by name when first asked for.
+# The thread engine is core; the store's engine and the backends are imported by name when
+# first asked for.
 _THREAD = "tasq.thread"
+_STORED = "tasq.stored"
 
 
-def engine_class(backend: str) -> type[TasQ]:
-    """The engine class of ``backend``, with a clear error for an unknown or missing one."""
+def engine_class(backend: str, store: object = None) -> type[TasQ]:
+    """The engine class of ``backend`` (with ``store``, the store's), with a clear error for an
+    unknown or missing one."""
     if not isinstance(backend, str):
         raise TypeError(f"backend must be a str, not {type(backend).__name__}")
+    if store is not None:
+        if backend != "thread":
+            raise ValueError(
+                f"store= keeps the tasks of the in-process engine; backend={backend!r} keeps them in its "
+                "broker: leave store unset, or use the default backend"
+            )
+        stored: type[TasQ] = importlib.import_module(_STORED).StoreEngine
+        return stored
     if backend == "thread":
         engine: type[TasQ] = importlib.import_module(_THREAD).ThreadEngine
         return engine

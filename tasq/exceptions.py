@@ -53,6 +53,11 @@ class WorkerLost(TasQError):
     """The process running a task died before it finished (a store recovered the task)."""
 
 
+class TaskNotFound(TasQError):
+    """A stored task whose function can no longer be found (renamed or deleted code) or whose
+    arguments no longer load; it fails once, and the other tasks run."""
+
+
 class StoreError(TasQError):
     """A durable store that cannot be opened, read or written; the message says what to do.
 

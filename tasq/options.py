@@ -12,6 +12,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 
 from .checks import check_bool, check_callback, check_int, check_retry_delay, check_seconds, check_time_limit
+from .store.url import check_sync, store_path
 from .task import RetryDelay
 
 __all__ = [
@@ -52,6 +53,10 @@ class EngineOptions:
     backend: str = field(default="thread", metadata=_APP)
     broker_url: str | None = field(default=None, metadata=_APP)
     time_limit: float | None = field(default=None, metadata=_APP)
+    store: str | None = field(default=None, metadata=_APP)
+    store_sync: Literal["normal", "full"] = field(default="normal", metadata=_APP)
+    store_poll: float = field(default=1.0, metadata=_APP)
+    store_lease: float = field(default=30.0, metadata=_APP)
 
     def __post_init__(self) -> None:
         for name in OPTION_NAMES:
@@ -83,6 +88,22 @@ def _check_str(name: str, optional: bool) -> Callable[[object], object]:
     return check
 
 
+def _check_store(value: object) -> object:
+    if value is not None:
+        store_path(value)  # the URL's form; the file itself is opened at start()
+    return value
+
+
+def _check_positive_seconds(name: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        seconds = check_seconds(name, value)
+        if seconds <= 0:
+            raise ValueError(f"{name} must be > 0 seconds, not {value!r}")
+        return seconds
+
+    return check
+
+
 # Each check returns the value to keep or raises TypeError/ValueError whose message names the option.
 _CHECKS: dict[str, Callable[[object], object]] = {
     "workers": lambda value: check_int("workers", value, minimum=1),
@@ -100,6 +121,10 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "backend": _check_str("backend", optional=False),
     "broker_url": _check_str("broker_url", optional=True),
     "time_limit": lambda value: check_time_limit("time_limit", value),
+    "store": _check_store,
+    "store_sync": check_sync,
+    "store_poll": _check_positive_seconds("store_poll"),
+    "store_lease": _check_positive_seconds("store_lease"),
 }
 
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(EngineOptions))
@@ -144,9 +169,10 @@ def from_settings(values: Mapping[str, object], key: Callable[[str], str]) -> En
     from .engine import engine_class  # the contract's registry of engines, by name
 
     try:
-        engine = engine_class(options.backend)
+        engine = engine_class(options.backend, options.store)
     except (ImportError, TypeError, ValueError) as error:
-        raise type(error)(f"{key('backend')}: {error}") from None
+        which = "store" if options.store is not None and options.backend != "thread" else "backend"
+        raise type(error)(f"{key(which)}: {error}") from None
     for name, refusal in engine.refused_options(options):
         raise type(refusal)(f"{key(name)}: {refusal}") from None
     return options

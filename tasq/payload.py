@@ -16,7 +16,7 @@ from typing import Any
 from .decorators import BackgroundCall, BackgroundFunction
 from .task import TaskOptions
 
-__all__ = ["check_json", "resolve_call", "resolve_name", "resolve_submit", "task_name"]
+__all__ = ["check_json", "find_qualified", "resolve_call", "resolve_name", "resolve_submit", "task_name"]
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -140,6 +140,15 @@ def resolve_name(name: str) -> Callable[..., object] | None:
     A name given with ``name=`` is found among the ``@background`` functions of the imported
     modules instead (``tasq.backends.registry.collect_functions`` in a worker).
     """
+    target = find_qualified(name)
+    if target is None:
+        return None
+    fn = getattr(target, "fn", target)  # a BackgroundFunction runs its function
+    return fn if callable(fn) else None
+
+
+def find_qualified(name: str) -> object | None:
+    """What ``module.qualname`` names: the longest importable module, then its attributes."""
     module_name, _, qualname = name.rpartition(".")
     while module_name:
         try:
@@ -152,6 +161,6 @@ def resolve_name(name: str) -> Callable[..., object] | None:
             target = getattr(target, part, None)
             if target is None:
                 return None
-        fn = getattr(target, "fn", target)  # a BackgroundFunction runs its function
-        return fn if callable(fn) else None
+        found: object = target
+        return found
     return None

@@ -67,6 +67,8 @@ class TaskOptions:
     priority: int = 0
     name: str | None = None
     time_limit: float | None = None
+    # With a store: False fails a run lost with its process (WorkerLost) instead of running it again.
+    rerun_lost: bool = True
     # True when nothing overrides the engine: such a task takes the engine's shortest path.
     plain: bool = field(init=False, repr=False, compare=False)
 

@@ -96,3 +96,24 @@ def test_store_benchmark_yields_every_row_with_its_peers() -> None:
     assert {bench_store.HUEY, bench_store.PERSIST, bench_store.DJANGO} <= names
     assert all(math.isfinite(result.ns) and result.ns > 0 for result in results)
     assert [result.met is not None for result in results if result.target] == [True, True]
+
+
+@pytest.mark.timeout(240)
+def test_store_engine_benchmark_yields_every_group_with_its_peers() -> None:
+    from benchmarks import bench_store_engine as bench
+
+    results = bench.run(quick=True, n=160, repetitions=1)
+    groups: dict[str, set[str]] = {}
+    for result in results:
+        groups.setdefault(result.group.split(" (N=")[0], set()).add(result.name)
+        assert math.isfinite(result.ns)
+        assert result.ns > 0
+    store = {bench.NORMAL, bench.FULL}
+    assert groups[bench.END_TO_END] == store | {bench.MEMORY, bench.RAW_E2E, bench.HUEY, bench.PERSIST, bench.DJANGO}
+    assert groups[bench.MANY] == store | {bench.MEMORY, bench.RAW_100}
+    peers = {bench.HUEY_ENQUEUE, bench.PERSIST_PUT}
+    assert groups[bench.ONE] == groups[bench.EIGHT] == store | peers | {bench.MEMORY, bench.RAW}
+    assert groups[bench.FIRST] == groups[bench.RECOVERY] == store
+    targets = [result for result in results if result.target]
+    assert len(targets) == 5, [(result.group, result.name) for result in targets]
+    assert all(result.met is not None for result in targets)

@@ -127,6 +127,10 @@ engine = tasq.TasQ(
     workers=config("TASQ_WORKERS", cast=int, default=10),
     results=config("TASQ_RESULTS", cast=int, default=1000),
     shutdown_timeout=config("TASQ_SHUTDOWN_TIMEOUT", cast=float, default=10.0),
+    # TASQ_STORE=sqlite:///PATH keeps every accepted delivery in that file across crashes and
+    # restarts, shared by every worker process (uvicorn --workers N).
+    store=config("TASQ_STORE", default=None),
+    store_lease=config("TASQ_STORE_LEASE", cast=float, default=30.0),
 )
 
 app = Starlette(

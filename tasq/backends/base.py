@@ -93,6 +93,10 @@ class BrokerEngine(BrokerAccepting, BrokerControl, BrokerLooking):
         backend: str | None = None,
         broker_url: str | None = None,
         time_limit: float | None = None,
+        store: str | None = None,
+        store_sync: Literal["normal", "full"] = "normal",
+        store_poll: float = 1.0,
+        store_lease: float = 30.0,
     ) -> None:
         url = broker_url if broker_url is not None else os.environ.get("TASQ_BROKER_URL")
         # The contract checks every option (refused_options below), then this engine's state.
@@ -112,6 +116,10 @@ class BrokerEngine(BrokerAccepting, BrokerControl, BrokerLooking):
             backend=self.backend_name if backend is None else backend,
             broker_url=url or None,
             time_limit=time_limit,
+            store=store,
+            store_sync=store_sync,
+            store_poll=store_poll,
+            store_lease=store_lease,
         )
         assert url  # refused_options refused a missing one
         self.local_worker = self.check_broker_url(url)

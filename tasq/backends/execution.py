@@ -45,7 +45,7 @@ from .ledger import RUN, Ledger
 from .payload import TaskMessage
 
 if TYPE_CHECKING:
-    from .base import BrokerEngine
+    from ..engine import TasQ
 
 __all__ = ["Attempt", "Executor", "call_hook"]
 
@@ -72,8 +72,10 @@ class Attempt:
 class Executor:
     """Runs and reports the tasks of one engine in this process."""
 
-    def __init__(self, engine: BrokerEngine) -> None:
+    def __init__(self, engine: TasQ) -> None:
         self.engine = engine
+        # A broker in this process (or a store): retries not due yet are kept here, see below.
+        self.local_worker: bool = getattr(engine, "local_worker", False)
         self.hook_objects: list[Hooks] = []
         self.hooks = HookLists([])  # the same lists the thread engine calls
         self.counts = [0, 0, 0, 0]
@@ -201,7 +203,7 @@ class Executor:
 
     def _retrying(self, attempt: Attempt, error: RetryTask, delay: float) -> None:
         message = attempt.message
-        if self.engine.local_worker and delay > 0:
+        if self.local_worker and delay > 0:
             with self._lock:
                 self.not_before[message.id] = time.monotonic() + delay
         attempt.ledger.retrying(message)

@@ -55,6 +55,9 @@ class BrokerSurface(TasQ, ABC):
                 "holds pending tasks: leave queue_size at 0"
             )
             refused.append(("queue_size", error))
+        if options.store is not None:
+            error = ValueError(f"backend={backend!r} keeps tasks in its broker: leave store unset")
+            refused.append(("store", error))
         url = options.broker_url if options.broker_url is not None else os.environ.get("TASQ_BROKER_URL")
         if not url:
             error = ValueError(

@@ -18,6 +18,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ WAL_LIMIT = 4 * 1024 * 1024  # bytes of WAL past which it is checkpointed and tr
 PAGE_SIZE = 1024  # bytes, for a new file
 WAL_CHECK_EVERY = 16  # write transactions between two looks at the WAL's size
 _ABANDONED: list[sqlite3.Connection] = []  # a parent's connections, kept from the collector in a child
+_HANDLES: weakref.WeakSet[Handle] = weakref.WeakSet()  # every handle of this process, for fork()
 
 
 def translate(error: sqlite3.Error, path: Path) -> StoreError:
@@ -98,6 +100,8 @@ class Handle:
         self.lock = threading.Lock()  # held by the one thread using the connection
         self._wal = path.with_name(path.name + "-wal")
         self._writes = 0
+        self._held_for_fork = False
+        _HANDLES.add(self)
 
     def connection(self) -> sqlite3.Connection:
         """The connection, opened on first use; the caller holds ``lock``."""
@@ -113,6 +117,18 @@ class Handle:
         self._connection = None
         self.lock = threading.Lock()
         self._pid = os.getpid()
+
+    def _before_fork(self) -> None:
+        # A child forked in the middle of a transaction would inherit SQLite's record of
+        # the parent's locks on the file (its in-process lock and WAL-index bookkeeping),
+        # and its own connection would then wait on a lock nobody in it holds, forever.
+        # So fork() waits for the transaction in flight to end.
+        self._held_for_fork = self._pid == os.getpid() and self.lock.acquire(timeout=BUSY_PATIENCE)
+
+    def _after_fork_in_parent(self) -> None:
+        if self._held_for_fork:
+            self._held_for_fork = False
+            self.lock.release()
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -164,8 +180,18 @@ class Handle:
         return self._transaction(work, "BEGIN")
 
     def statement(self, sql: str, parameters: Sequence[object]) -> list[Any]:
-        """One statement, in a transaction of its own (SQLite's autocommit): its rows."""
+        """One statement, in a transaction of its own (SQLite's autocommit): its rows.
+
+        A write alone is cheapest so: no BEGIN and COMMIT of its own to step through."""
         return self._transaction(lambda connection: connection.execute(sql, parameters).fetchall(), None)
+
+    def transaction_free(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` of one write statement, atomic as SQLite's autocommit makes it."""
+        return self._transaction(work, None)
+
+    def update(self, sql: str, parameters: Sequence[object]) -> int:
+        """One UPDATE or DELETE in a transaction of its own: how many rows it changed."""
+        return self._transaction(lambda connection: connection.execute(sql, parameters).rowcount, None)
 
     def _transaction(self, work: Callable[[sqlite3.Connection], T], begin: str | None) -> T:
         deadline = time.monotonic() + BUSY_PATIENCE
@@ -177,10 +203,13 @@ class Handle:
             while True:
                 try:
                     if begin is None:
-                        return work(connection)
-                    connection.execute(begin)
-                    result = work(connection)
-                    connection.execute("COMMIT")
+                        result = work(connection)
+                    else:
+                        connection.execute(begin)
+                        result = work(connection)
+                        connection.execute("COMMIT")
+                    if begin == "BEGIN":
+                        return result
                     self._writes += 1
                     if self._writes % WAL_CHECK_EVERY == 0:
                         self._bound_wal(connection)
@@ -194,3 +223,21 @@ class Handle:
                     raise
                 time.sleep(delay)  # another process holds the lock beyond the busy handler's wait
                 delay = min(delay * 2, 0.05)
+
+
+def _before_fork() -> None:
+    for handle in list(_HANDLES):
+        handle._before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for handle in list(_HANDLES):
+        handle._after_fork_in_parent()
+
+
+def _after_fork_in_child() -> None:
+    for handle in list(_HANDLES):
+        handle._held_for_fork = False  # its lock is made anew on its next use (_after_fork)
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

@@ -14,19 +14,22 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from . import control, leases, reads, upkeep
 from .commit import GroupCommit
 from .connection import Handle, check_writable, translate
 from .records import ClaimedTask, NewTask, Outcome, StoreStats, TaskRecord, TaskState
-from .schema import migrate
+from .schema import check, migrate
 from .url import StoreSync, check_sync, store_path
-from .writes import INSERT_ONE, Row, insert, rows_of
+from .writes import INSERT_ONE, Row, encode, insert, rows_of
 
 __all__ = ["Journal"]
 
-_Insert = tuple[list[Row]]
-_Finish = tuple[str, Sequence[Outcome]]
+# What concurrent callers hand to the one group commit: rows to insert, or outcomes of an
+# owner's runs. Inserts and finishes of one group share a transaction: the writer's lock is
+# taken once per group, not once per kind.
+_Write = tuple[list[Row], None] | tuple[str, Sequence[Outcome]]
 
 
 class Journal:
@@ -47,8 +50,7 @@ class Journal:
             raise ValueError(f"max_pages must be a positive int or None, not {max_pages!r}")
         self._writer = Handle(self.path, self.sync, max_pages)
         self._reader = Handle(self.path, self.sync, max_pages)
-        self._inserts: GroupCommit[list[Row], list[int]] = GroupCommit(self._insert_groups)
-        self._finishes: GroupCommit[_Finish, list[bool]] = GroupCommit(self._finish_groups)
+        self._writes: GroupCommit[_Write, list[Any]] = GroupCommit(self._write_groups)
         self._opened_in: int | None = None  # the pid that checked the schema
         self._lock = (os.getpid(), threading.Lock())
         self._owner: tuple[int, str] | None = None
@@ -76,11 +78,17 @@ class Journal:
             with self._writer.lock:
                 connection = self._writer.connection()
                 try:
+                    check(connection, self.path)  # another application's file stays as it was
                     connection.execute("PRAGMA journal_mode = WAL")
                     migrate(connection, self.path)
                 except sqlite3.Error as error:
                     raise translate(error, self.path) from error
             self._opened_in = os.getpid()
+
+    @property
+    def opened(self) -> bool:
+        """Has this process opened the file (so that using it costs no check)?"""
+        return self._opened_in == os.getpid()
 
     def _open_lock(self) -> threading.Lock:
         # A lock made in the parent may have been held by one of its threads at fork().
@@ -116,11 +124,16 @@ class Journal:
         for ``lease`` seconds): the enqueuing process runs them without a claim of its own.
         Concurrent callers share commits.
         """
-        rows = rows_of(tasks, owner, lease)
+        return self.insert(rows_of(tasks, owner, lease))
+
+    def insert(self, rows: list[Row]) -> list[int]:
+        """``add`` of rows made by ``tasq.store.writes.rows_of`` (whose encoded arguments the
+        caller may keep): all or none, committed before it returns; their ids, in order."""
         if not rows:
             return []
         self.open()
-        return self._inserts.submit(rows)
+        ids: list[int] = self._writes.submit((rows, None))
+        return ids
 
     def add_many(self, tasks: Sequence[NewTask], *, owner: str | None = None, lease: float = 30.0) -> list[int]:
         """``add`` for a large batch: one transaction of its own, not shared with others."""
@@ -130,11 +143,6 @@ class Journal:
         self.open()
         return self._writer.write(lambda connection: insert(connection, [rows])[0])
 
-    def _insert_groups(self, groups: Sequence[list[Row]]) -> list[list[int]]:
-        if len(groups) == 1 and len(groups[0]) == 1:  # alone: one statement, its own commit
-            return [[self._writer.statement(INSERT_ONE, groups[0][0])[0][0]]]
-        return self._writer.write(lambda connection: insert(connection, groups))
-
     # -- runs ------------------------------------------------------------------------------
 
     def claim(
@@ -143,7 +151,10 @@ class Journal:
         """Up to ``limit`` due rows of ``engine``, highest priority first, leased to ``owner``."""
         self.open()
         at = time.time() if now is None else now
-        return self._writer.write(lambda connection: leases.claim(connection, engine, owner, limit, at, lease))
+        # One UPDATE ... RETURNING is atomic on its own: no BEGIN and COMMIT to step through.
+        return self._writer.transaction_free(
+            lambda connection: leases.claim(connection, engine, owner, limit, at, lease)
+        )
 
     def renew(self, owner: str, lease: float = 30.0, now: float | None = None) -> int:
         """The heartbeat: every lease ``owner`` holds now ends ``lease`` seconds from now."""
@@ -167,13 +178,19 @@ class Journal:
         if not outcomes:
             return []
         self.open()
-        return self._finishes.submit((owner, outcomes))
+        recorded: list[bool] = self._writes.submit((owner, outcomes))
+        return recorded
 
-    def _finish_groups(self, groups: Sequence[_Finish]) -> list[list[bool]]:
-        now = time.time()
-        return self._writer.write(
-            lambda connection: [leases.finish(connection, owner, outcomes, now) for owner, outcomes in groups]
-        )
+    def _write_groups(self, groups: Sequence[_Write]) -> list[list[Any]]:
+        if len(groups) == 1:  # alone: one statement, its own commit, when it is one
+            first, outcomes = groups[0]
+            if outcomes is None and len(first) == 1:
+                return [[self._writer.statement(INSERT_ONE, first[0])[0][0]]]
+            if outcomes is not None and len(outcomes) == 1:
+                owner: str = first  # type: ignore[assignment]
+                row = leases.finish_row(outcomes[0], owner, time.time())
+                return [[self._writer.update(leases.FINISH, row) == 1]]
+        return self._writer.write(lambda connection: _write_all(connection, groups))
 
     def release(self, owner: str, task_ids: Sequence[int]) -> list[int]:
         """Give back runs claimed but never started (at close): pending again, their attempt
@@ -205,6 +222,19 @@ class Journal:
         self.open()
         return self._writer.write(lambda connection: control.cancel(connection, task_id, time.time()))
 
+    def cancel_claimed(self, owner: str, task_id: int, attempt: int) -> bool:
+        """Cancel a run ``owner`` claimed and has not started; False if it does not hold it."""
+        self.open()
+        return self._writer.write(
+            lambda connection: control.cancel_claimed(connection, owner, task_id, attempt, time.time())
+        )
+
+    def set_headers(self, task_id: int, headers: dict[str, str]) -> None:
+        """Store the headers of a task accepted a moment ago (its hooks needed its id)."""
+        text = encode(headers, "the headers")
+        self.open()
+        self._writer.write(lambda connection: control.set_headers(connection, task_id, text))
+
     def cancel_pending(self, engine: str) -> list[int]:
         """Cancel every task of ``engine`` that has not started; their ids."""
         self.open()
@@ -224,6 +254,14 @@ class Journal:
             lambda connection: control.claim_slot(connection, task.engine, task.name, slot, who, row)
         )
 
+    def take_slot(self, engine: str, name: str, slot: int, forget_before: int, *, owner: str | None = None) -> bool:
+        """Win periodic slot ``slot`` (a Unix time) of ``name``; False if a process already did."""
+        self.open()
+        who = owner or self.owner
+        return self._writer.write(
+            lambda connection: control.take_slot(connection, engine, name, slot, who, time.time(), forget_before)
+        )
+
     # -- reading ---------------------------------------------------------------------------
 
     def result(self, task_id: int) -> TaskRecord | None:
@@ -239,6 +277,24 @@ class Journal:
         """Up to ``limit`` of ``engine``'s rows in ``state`` (for the dashboard)."""
         self.open()
         return self._reader.read(lambda connection: reads.listing(connection, engine, state, limit))
+
+    def failures(self, engine: str, limit: int = 50) -> list[TaskRecord]:
+        """The newest ``limit`` failed or cancelled rows of ``engine``."""
+        self.open()
+        return self._reader.read(lambda connection: reads.failures(connection, engine, limit))
+
+    def recent_runs(self, engine: str, limit: int = 10_000) -> list[tuple[str, TaskState, float | None, float | None]]:
+        """The newest ``limit`` finished rows: (name, state, started_at, finished_at) each."""
+        self.open()
+        return self._reader.read(lambda connection: reads.recent_runs(connection, engine, limit))
+
+    def finished_among(self, task_ids: Sequence[int]) -> set[int]:
+        """Which of ``task_ids`` have ended, or are no longer kept."""
+        if not task_ids:
+            return set()
+        self.open()
+        ids = list(task_ids)
+        return self._reader.read(lambda connection: reads.finished_among(connection, ids))
 
     def next_run_at(self, engine: str) -> float | None:
         self.open()
@@ -258,3 +314,16 @@ class Journal:
         self.open()
         with self._writer.lock:
             return upkeep.checkpoint(self._writer.connection())
+
+
+def _write_all(connection: sqlite3.Connection, groups: Sequence[_Write]) -> list[list[Any]]:
+    inserts = [(index, group[0]) for index, group in enumerate(groups) if group[1] is None]
+    answers: list[list[Any]] = [[] for _ in groups]
+    if inserts:
+        for (index, _), ids in zip(inserts, insert(connection, [rows for _, rows in inserts]), strict=True):
+            answers[index] = ids
+    now = time.time()
+    for index, (owner, outcomes) in enumerate(groups):
+        if outcomes is not None:
+            answers[index] = leases.finish(connection, owner, outcomes, now)  # type: ignore[arg-type]
+    return answers

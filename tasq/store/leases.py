@@ -18,7 +18,7 @@ from ..exceptions import WorkerLost
 from .records import ClaimedTask, Outcome
 from .writes import encode
 
-__all__ = ["WORKER_LOST", "claim", "finish", "recover", "release", "renew", "reschedule"]
+__all__ = ["FINISH", "WORKER_LOST", "claim", "finish", "finish_row", "recover", "release", "renew", "reschedule"]
 
 WORKER_LOST = f"{WorkerLost.__module__}.{WorkerLost.__qualname__}"
 
@@ -84,7 +84,7 @@ def recover(connection: sqlite3.Connection, engine: str, now: float) -> tuple[li
     return sorted(row[0] for row in requeued), sorted(row[0] for row in failed)
 
 
-_FINISH = (
+FINISH = (
     "UPDATE task SET state = ?, finished_at = ?, return_value = ?, return_repr = ?,"
     " error_type = ?, error_message = ?, error_traceback = ?, lease_owner = NULL, lease_until = NULL"
     " WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?"
@@ -101,28 +101,26 @@ def value_columns(value: object) -> tuple[str | None, str | None]:
         return None, repr(value)[:1000]
 
 
+def finish_row(outcome: Outcome, owner: str, now: float) -> tuple[object, ...]:
+    """FINISH's parameters for ``outcome``."""
+    value, value_repr = value_columns(outcome.return_value) if outcome.state == "done" else (None, None)
+    return (
+        outcome.state,
+        now,
+        value,
+        value_repr,
+        outcome.error_type,
+        outcome.error_message,
+        outcome.error_traceback,
+        outcome.task_id,
+        owner,
+        outcome.attempt,
+    )
+
+
 def finish(connection: sqlite3.Connection, owner: str, outcomes: Sequence[Outcome], now: float) -> list[bool]:
     """Record each outcome; False for one whose run this owner no longer holds."""
-    recorded: list[bool] = []
-    for outcome in outcomes:
-        value, value_repr = value_columns(outcome.return_value) if outcome.state == "done" else (None, None)
-        cursor = connection.execute(
-            _FINISH,
-            (
-                outcome.state,
-                now,
-                value,
-                value_repr,
-                outcome.error_type,
-                outcome.error_message,
-                outcome.error_traceback,
-                outcome.task_id,
-                owner,
-                outcome.attempt,
-            ),
-        )
-        recorded.append(cursor.rowcount == 1)
-    return recorded
+    return [connection.execute(FINISH, finish_row(outcome, owner, now)).rowcount == 1 for outcome in outcomes]
 
 
 def reschedule(

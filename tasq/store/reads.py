@@ -12,7 +12,7 @@ from typing import Any
 
 from .records import FINISHED, STATES, StoreStats, TaskRecord, TaskState
 
-__all__ = ["listing", "next_run_at", "result", "stats"]
+__all__ = ["failures", "finished_among", "listing", "next_run_at", "recent_runs", "result", "stats"]
 
 _COLUMNS = (
     "id, engine, name, args, kwargs, headers, priority, state, attempts, max_retry, run_at, enqueued_at,"
@@ -95,3 +95,41 @@ def next_run_at(connection: sqlite3.Connection, engine: str) -> float | None:
         "SELECT min(run_at) FROM task WHERE engine = ? AND state = 'pending'", (engine,)
     ).fetchone()
     return None if row[0] is None else float(row[0])
+
+
+def finished_among(connection: sqlite3.Connection, task_ids: list[int]) -> set[int]:
+    """Which of ``task_ids`` are finished (done, failed, cancelled) or gone (pruned)."""
+    finished: set[int] = set()
+    for start in range(0, len(task_ids), 500):  # SQLite's bound on parameters is 999 or more
+        chunk = task_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        live = {
+            row[0]
+            for row in connection.execute(
+                f"SELECT id FROM task WHERE id IN ({marks}) AND state IN ('pending', 'running')", chunk
+            )
+        }
+        finished.update(task_id for task_id in chunk if task_id not in live)
+    return finished
+
+
+def recent_runs(
+    connection: sqlite3.Connection, engine: str, limit: int
+) -> list[tuple[str, TaskState, float | None, float | None]]:
+    """The newest ``limit`` finished rows of ``engine`` as (name, state, started_at, finished_at):
+    what a dashboard's per-name rates and durations need, without the rows' payloads."""
+    return connection.execute(
+        "SELECT name, state, started_at, finished_at FROM task"
+        " WHERE engine = ? AND state IN ('done', 'failed', 'cancelled') ORDER BY id DESC LIMIT ?",
+        (engine, limit),
+    ).fetchall()
+
+
+def failures(connection: sqlite3.Connection, engine: str, limit: int) -> list[TaskRecord]:
+    """The newest ``limit`` failed or cancelled rows of ``engine`` (through their index)."""
+    rows = connection.execute(
+        f"SELECT {_COLUMNS} FROM task INDEXED BY task_failures"
+        " WHERE engine = ? AND state IN ('failed', 'cancelled') ORDER BY id DESC LIMIT ?",
+        (engine, limit),
+    )
+    return [_record(row) for row in rows]

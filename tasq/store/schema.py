@@ -21,6 +21,8 @@ Why the tables look as they do:
   all). Neither grows with history. Each index costs every INSERT a b-tree visit, measured
   at a third of a row's insert: the finished rows have none (pruning and listings walk the
   table from its newest id, and stop early).
+- A third partial index holds the failed and cancelled rows (few), newest first, for the
+  recent failures a dashboard shows.
 - ``periodic_slot``: one row per (engine, task, slot); its primary key is what makes a
   periodic task run once per slot across every process.
 """
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from ..exceptions import StoreError
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "check", "migrate"]
 
 APPLICATION_ID = 0x54617351  # "TasQ", in the file's header at offset 68
 
@@ -79,8 +81,14 @@ CREATE TABLE periodic_slot (
 ) WITHOUT ROWID;
 """
 
+# The failed and cancelled rows, newest first: a dashboard's recent failures without a walk
+# through every finished row. Done rows (most of them) are not in it and pay nothing.
+_FAILURES = """
+CREATE INDEX task_failures ON task (engine, id) WHERE state IN ('failed', 'cancelled');
+"""
+
 # In order, never edited once released: a new schema is a new entry at the end.
-MIGRATIONS: tuple[str, ...] = (_TASKS, _SLOTS)
+MIGRATIONS: tuple[str, ...] = (_TASKS, _SLOTS, _FAILURES)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -102,6 +110,17 @@ def migrate(connection: sqlite3.Connection, path: Path, upto: int = SCHEMA_VERSI
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
+
+
+def check(connection: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file TasQ must not touch, reading it only: before the caller switches it to
+    WAL mode, which rewrites its header; the caller is not in a transaction."""
+    connection.execute("BEGIN")
+    try:
+        _check(connection, path)
+    finally:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
 
 
 def _check(connection: sqlite3.Connection, path: Path) -> int:

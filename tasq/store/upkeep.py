@@ -1,9 +1,10 @@
 """Keeping the file small: finished rows beyond the newest ``keep`` deleted, the WAL
 checkpointed and truncated, old periodic slots forgotten.
 
-SQLite reuses the pages that deletes free, so a pruned store stops growing; the WAL is
-checkpointed automatically every 1,000 pages and truncated back to ``journal_size_limit``
-after each, and ``checkpoint()`` forces one when the engine is idle.
+SQLite reuses the pages that deletes free, so a pruned store stops growing. SQLite's own
+checkpoints are off (``connection.py``: while processes keep writing they never reach the
+WAL's end); every few writes a connection checks the WAL's size and, past its limit, runs
+one TRUNCATE checkpoint, and ``checkpoint()`` forces one after each prune.
 """
 
 from __future__ import annotations

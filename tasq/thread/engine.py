@@ -126,6 +126,8 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
             )
         if options.broker_url is not None:
             refused.append(("broker_url", ValueError(_NO_BROKER)))
+        if options.store is not None:
+            refused.append(("store", ValueError("a store is kept by TasQ(store=...), not by the thread engine itself")))
         return refused
 
     def _reset_runtime(self, first_id: int) -> None:

@@ -21,7 +21,7 @@ from tests.backends.recording import EventLog, Events
 from tests.services import RABBITMQ_URL, REDIS_URL, require
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ["thread", "stub", "redis", "rabbitmq", "celery-redis", "celery-rabbitmq"]
+KINDS = ["thread", "store", "stub", "redis", "rabbitmq", "celery-redis", "celery-rabbitmq"]
 # What each backend's worker logs once it consumes.
 READY = {"dramatiq": "ready for action", "celery": " ready."}
 # The name the worker's engine has too (it reports these tasks), and so the queue: one per
@@ -165,7 +165,7 @@ class Harness:
     kind: str  # one of KINDS
     events: Events
     worker: WorkerProcess | None
-    url: str | None
+    url: str | None  # the broker's, or the store's
     engines: list[TasQ] = field(default_factory=list)
 
     @property
@@ -174,7 +174,9 @@ class Harness:
 
     @property
     def broker(self) -> str:
-        """redis, rabbitmq, or memory (the thread engine and Dramatiq's in-memory broker)."""
+        """redis, rabbitmq, store, or memory (the thread engine and Dramatiq's in-memory broker)."""
+        if self.kind == "store":
+            return "store"
         return self.kind.removeprefix("celery-") if self.worker is not None else "memory"
 
     @property
@@ -185,6 +187,15 @@ class Harness:
         log = EventLog(self.events.path)
         if self.kind == "thread":
             engine = TasQ(name=ENGINE, on_done=log.on_done, on_failed=log.on_failed, **options)  # type: ignore[arg-type]
+        elif self.kind == "store":  # an SQLite file in the test's directory; workers in this process
+            engine = TasQ(
+                name=ENGINE,
+                store=self.url,
+                store_poll=0.05,
+                on_done=log.on_done,
+                on_failed=log.on_failed,
+                **options,  # type: ignore[arg-type]
+            )
         elif self.kind == "stub":
             engine = TasQ(
                 backend="dramatiq",
@@ -209,9 +220,11 @@ class Harness:
 @pytest.fixture(params=KINDS)
 def contract(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     kind: str = request.param
-    if kind not in ("thread", "stub"):
+    if kind not in ("thread", "store", "stub"):
         worker: WorkerProcess = request.getfixturevalue(f"{kind.replace('-', '_')}_worker")
         harness = Harness(kind, worker.events, worker, REDIS_URL if kind.endswith("redis") else RABBITMQ_URL)
+    elif kind == "store":
+        harness = Harness(kind, Events(tmp_path / "events.jsonl"), None, f"sqlite:///{tmp_path / 'contract.db'}")
     else:
         harness = Harness(kind, Events(tmp_path / "events.jsonl"), None, None)
     yield harness

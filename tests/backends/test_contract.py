@@ -1,8 +1,9 @@
 """The engine contract, for every engine a task can run on.
 
-Each test runs six times: the thread engine, Dramatiq's in-memory broker with its worker
-in this process, and real Redis and RabbitMQ with a ``tasq worker`` subprocess, on Dramatiq
-and on Celery (skipped, with the reason, when the service is down). What cannot hold on one of them says so.
+Each test runs seven times: the thread engine, the thread engine with a store (an SQLite
+file), Dramatiq's in-memory broker with its worker in this process, and real Redis and
+RabbitMQ with a ``tasq worker`` subprocess, on Dramatiq and on Celery (skipped, with the
+reason, when the service is down). What cannot hold on one of them says so.
 """
 
 from __future__ import annotations

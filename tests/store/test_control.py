@@ -91,7 +91,7 @@ def test_retry_a_failed_or_cancelled_task_as_a_new_row(journal: Journal) -> None
         journal.retry(done)
     with pytest.raises(ValueError, match="is pending"):
         journal.retry(pending)
-    with pytest.raises(ValueError, match="no task 12345"):
+    with pytest.raises(ValueError, match="task 12345 is not known"):
         journal.retry(12345)
 
 

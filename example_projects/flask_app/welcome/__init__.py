@@ -35,6 +35,9 @@ def create_app(**config: Any) -> Flask:
         MAIL_BUSY_RATE=float(os.environ.get("MAIL_BUSY_RATE", "0.1")),
         MAIL_SECONDS=float(os.environ.get("MAIL_SECONDS", "0.005")),
         TASQ_WORKERS=10,
+        # sqlite:///PATH keeps every accepted mail task in that file until it ends, across
+        # crashes and restarts, shared by every gunicorn worker; unset, tasks live in memory.
+        TASQ_STORE=os.environ.get("TASQ_STORE") or None,
         TASQ_METRICS=True,  # Prometheus metrics at /metrics (pip install 'tasq-worker[prometheus]')
         # A span per task, children of the request's, when OpenTelemetry is installed.
         TASQ_TRACING=importlib.util.find_spec("opentelemetry") is not None,

@@ -7,6 +7,7 @@ import threading
 import time
 
 from flask import Flask, current_app, g
+from sqlalchemy import select
 
 from tasq import RetryTask, background, backoff
 
@@ -63,11 +64,15 @@ def init_mail(app: Flask) -> None:
 
 
 @background(max_retry=4, retry_delay=backoff(0.05, max=1.0))
-def send_welcome_mail(user_id: int) -> None:
+def send_welcome_mail(user_id: int) -> str:
     """Runs on a TasQ worker thread inside the app's context: current_app, g and db.session work."""
     user = db.session.get(User, user_id)
     if user is None:
-        return  # the account was deleted meanwhile: nobody to welcome
+        return "no such user"  # the account was deleted meanwhile: nobody to welcome
+    if db.session.scalar(select(Delivery.id).where(Delivery.user_id == user_id)) is not None:
+        # With a store, a run lost with its process (SIGKILL, OOM) runs again: this one had
+        # sent the mail and recorded it before its process died. Nothing to send twice.
+        return "already delivered"
     try:
         mail_connection().send(user.email, subject=f"Welcome to {current_app.config['SITE_NAME']}!")
     except ConnectionError as busy:
@@ -76,3 +81,4 @@ def send_welcome_mail(user_id: int) -> None:
     db.session.commit()
     # No db.session.remove() here: the task's app context ends after each attempt, and
     # Flask-SQLAlchemy removes the session then, returning its connection to the pool.
+    return "delivered"

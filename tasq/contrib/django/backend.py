@@ -88,7 +88,10 @@ class TasQBackend(BaseTaskBackend):  # type: ignore[misc]  # Django ships no typ
         self.validate_task(task)
         engine = get_engine()
         if not engine.supports_any_callable:  # it enqueues a closure per task
-            raise InvalidTaskBackend("TasQBackend needs settings.TASQ['BACKEND'] = 'thread' (see check tasq.E002)")
+            raise InvalidTaskBackend(
+                "TasQBackend needs the in-memory engine: settings.TASQ['BACKEND'] = 'thread' and no 'STORE'"
+                " (see check tasq.E002)"
+            )
         result = TaskResult(
             task=task,
             id="",  # "<engine prefix><task id>", set once the engine accepted it

@@ -40,6 +40,15 @@ def settings_messages() -> list[CheckMessage]:
                 id="tasq.E002",
             )
         ]
+    if aliases and options.get("store") is not None:
+        return [
+            Error(
+                f"TASKS {aliases} use TasQBackend, which keeps Django tasks and their results in this"
+                " process's memory: it cannot be used with settings.TASQ['STORE'].",
+                hint="Use @background functions with a store: they survive a crash and restart.",
+                id="tasq.E002",
+            )
+        ]
     return []
 
 
