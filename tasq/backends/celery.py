@@ -44,8 +44,9 @@ from kombu.entity import Queue
 from ..exceptions import TasQClosed
 from ..task import TaskOptions
 from .base import BrokerEngine, WorkerOptions, redact
-from .ledger import Ledger, NullLedger, RedisLedger
+from .ledger import Ledger, NullLedger
 from .payload import TaskMessage
+from .redis_ledger import RedisLedger
 from .supervisor import supervise
 
 __all__ = ["CeleryEngine", "make_app"]

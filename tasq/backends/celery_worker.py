@@ -40,8 +40,9 @@ from .celery import (
     queue_name,
     shown,
 )
-from .ledger import Ledger, NullLedger, RedisLedger
+from .ledger import Ledger, NullLedger
 from .payload import TaskMessage
+from .redis_ledger import RedisLedger
 from .worker import WorkerApp, load_app
 
 __all__ = ["Runner", "ThreadPool", "run_worker"]

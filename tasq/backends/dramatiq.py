@@ -36,8 +36,9 @@ from ..exceptions import TasQClosed
 from ..periodic.claims import RedisSlotClaim, SlotClaim
 from ..task import TaskOptions
 from .base import BrokerEngine, WorkerOptions, redact
-from .ledger import Ledger, LocalLedger, NullLedger, RedisLedger
+from .ledger import Ledger, LocalLedger, NullLedger
 from .payload import HEADER, TaskMessage
+from .redis_ledger import RedisLedger
 from .worker import load_app
 
 __all__ = ["DramatiqEngine", "ExecutorMiddleware", "boot_worker"]
