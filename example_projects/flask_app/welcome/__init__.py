@@ -35,6 +35,10 @@ def create_app(**config: Any) -> Flask:
         MAIL_BUSY_RATE=float(os.environ.get("MAIL_BUSY_RATE", "0.1")),
         MAIL_SECONDS=float(os.environ.get("MAIL_SECONDS", "0.005")),
         TASQ_WORKERS=10,
+        # Scale-out: TASQ_BACKEND=celery (or dramatiq) TASQ_BROKER_URL=redis://... sends the mails
+        # to the workers of `tasq worker welcome.worker` instead of this process's pool.
+        TASQ_BACKEND=os.environ.get("TASQ_BACKEND", "thread"),
+        TASQ_BROKER_URL=os.environ.get("TASQ_BROKER_URL"),
         TASQ_METRICS=True,  # Prometheus metrics at /metrics (pip install 'tasq-worker[prometheus]')
         # A span per task, children of the request's, when OpenTelemetry is installed.
         TASQ_TRACING=importlib.util.find_spec("opentelemetry") is not None,
