@@ -33,6 +33,7 @@ This module is what a web process needs (the engine and the app's configuration)
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -44,12 +45,15 @@ from kombu.entity import Queue
 from ..exceptions import TasQClosed
 from ..task import TaskOptions
 from .base import BrokerEngine, WorkerOptions, redact
+from .block_ledger import BlockLedger
+from .celery_transport import Transport, carrying
 from .ledger import Ledger, NullLedger
 from .payload import TaskMessage
-from .redis_ledger import RedisLedger
 from .supervisor import supervise
 
 __all__ = ["CeleryEngine", "make_app"]
+
+logger = logging.getLogger("tasq")
 
 RUNNER = "tasq.run"  # the one Celery task: it runs any TasQ message by its function's name
 REDIS_SCHEMES = ("redis", "rediss")
@@ -94,6 +98,7 @@ class CeleryEngine(BrokerEngine):
 
     _app: Celery | None = None
     _redis: Any = None
+    _carries = False  # our transport publishes: each task's record rides with its push
     _visibility_timeout: float = VISIBILITY_TIMEOUT
 
     @property
@@ -118,7 +123,8 @@ class CeleryEngine(BrokerEngine):
             import redis
 
             self._redis = redis.Redis.from_url(url)
-            return RedisLedger(self._redis)
+            self._carries = self._app.conf.broker_transport is Transport
+            return BlockLedger(self._redis)
         return NullLedger()
 
     def _send(
@@ -134,6 +140,25 @@ class CeleryEngine(BrokerEngine):
                 f"delay {delay:.0f}s is not below the Redis visibility_timeout ({self._visibility_timeout:.0f}s): "
                 "raise it on the broker URL (?visibility_timeout=...) or schedule the task later"
             )
+        ledger = self._ledger
+        if not isinstance(ledger, BlockLedger):  # RabbitMQ: no record to write
+            self._publish(app, message, delay, priority)
+        elif not self._carries:  # rediss://: the record, then the message
+            ledger.record(message)
+            self._publish(app, message, delay, priority)
+        else:
+            with carrying(ledger, message) as carried:  # the record rides with the push
+                self._publish(app, message, delay, priority)
+            if carried:  # kombu published without the channel that writes it: write it now
+                ledger.record(message)
+                logger.warning(
+                    "task %d was published before its ledger record (a kombu path TasQ does not know): "
+                    "a worker that took it at once skipped it",
+                    message.id,
+                    extra={"task_id": message.id},
+                )
+
+    def _publish(self, app: Celery, message: TaskMessage, delay: float, priority: int) -> None:
         app.send_task(
             RUNNER,
             args=(message.name, message.args, message.kwargs, message.header()),
@@ -192,6 +217,8 @@ def make_app(broker_url: str, engines: list[str]) -> Celery:
     url, visibility_timeout = broker_settings(broker_url)
     redis = urlsplit(url).scheme in REDIS_SCHEMES
     app = Celery("tasq", broker=url, set_as_current=False, fixups=[])  # no Django fixup: TasQ's hooks do that
+    if urlsplit(url).scheme == "redis":  # kombu's, with each task's record in its push (rediss: kombu's TLS set-up)
+        app.conf.broker_transport = Transport
     transport: dict[str, Any]
     if redis:
         transport = {

@@ -52,7 +52,8 @@ class Ledger(Protocol):
     observes_workers: bool
 
     def accept(self, engine: str, producer: str) -> int:
-        """A new id, recorded PENDING and counted outstanding for ``producer``."""
+        """A new id, recorded PENDING and counted outstanding for ``producer`` (by
+        ``BlockLedger``, in the backend's send: ``block_ledger.py``)."""
         ...
 
     def discard(self, message: TaskMessage) -> None:

@@ -17,7 +17,7 @@ from ..task import TaskResult, TaskStatus, utc
 from .ledger import RECORD_TTL, KeptCall, RemoteTaskError, not_failed, unknown_task
 from .payload import TaskMessage
 
-__all__ = ["RedisLedger"]
+__all__ = ["RedisLedger", "prefix"]
 
 _TRACEBACK_LIMIT = 8000
 
@@ -105,19 +105,19 @@ class RedisLedger:
         self._cancel = client.register_script(_CANCEL)
 
     def accept(self, engine: str, producer: str) -> int:
-        return int(self._accept(args=[_prefix(engine), time.time(), producer, RECORD_TTL]))
+        return int(self._accept(args=[prefix(engine), time.time(), producer, RECORD_TTL]))
 
     def discard(self, message: TaskMessage) -> None:
-        self._discard(args=[_prefix(message.engine), message.id, message.producer])
+        self._discard(args=[prefix(message.engine), message.id, message.producer])
 
     def started(self, message: TaskMessage) -> int:
-        return int(self._start(args=[_prefix(message.engine), message.id, message.attempt, time.time()]))
+        return int(self._start(args=[prefix(message.engine), message.id, message.attempt, time.time()]))
 
     def cancel(self, engine: str, task_id: int) -> bool:
-        return bool(self._cancel(args=[_prefix(engine), task_id]))
+        return bool(self._cancel(args=[prefix(engine), task_id]))
 
     def failed_call(self, engine: str, task_id: int) -> KeptCall:
-        raw = self._client.hmget(f"{_prefix(engine)}:task:{task_id}", "status", "call")
+        raw = self._client.hmget(f"{prefix(engine)}:task:{task_id}", "status", "call")
         status, call = (None if value is None else _text(value) for value in raw)
         if status is None:
             return unknown_task(task_id)
@@ -129,7 +129,7 @@ class RedisLedger:
         return str(name), list(args), dict(kwargs)
 
     def retrying(self, message: TaskMessage) -> None:
-        self._retry(args=[_prefix(message.engine), message.id])
+        self._retry(args=[prefix(message.engine), message.id])
 
     def finished(self, message: TaskMessage, status: TaskStatus, value: object, error: BaseException | None) -> bool:
         error_type = error_text = trace = stored = call = ""
@@ -138,12 +138,12 @@ class RedisLedger:
                 error_type, error_text, trace = _describe_error(error)
                 call = json.dumps([message.name, message.args, message.kwargs])
             stored = _json_or_empty(value)
-        args = [_prefix(message.engine), message.id, status.value, time.time(), message.results, message.attempt]
+        args = [prefix(message.engine), message.id, status.value, time.time(), message.results, message.attempt]
         args += [error_type, error_text, trace, stored, RECORD_TTL, call]
         return bool(self._finish(args=args))
 
     def result(self, engine: str, task_id: int) -> TaskResult | None:
-        raw = self._client.hgetall(f"{_prefix(engine)}:task:{task_id}")
+        raw = self._client.hgetall(f"{prefix(engine)}:task:{task_id}")
         if not raw:
             return None
         record = {_text(key): _text(value) for key, value in raw.items()}
@@ -163,7 +163,7 @@ class RedisLedger:
         )
 
     def outstanding(self, engine: str, producer: str) -> int | None:
-        value = self._client.get(f"{_prefix(engine)}:outstanding:{producer}")
+        value = self._client.get(f"{prefix(engine)}:outstanding:{producer}")
         return max(0, int(value)) if value is not None else 0
 
 
@@ -171,7 +171,7 @@ def _shown(status: str) -> str:
     return "PENDING" if status == "CANCELLED" else status  # cancel()'s mark: PENDING until a worker reports it
 
 
-def _prefix(engine: str) -> str:
+def prefix(engine: str) -> str:
     return f"tasq:{engine}"
 
 
