@@ -37,16 +37,17 @@ import logging
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from celery import Celery
 from kombu.entity import Queue
 
 from ..exceptions import TasQClosed
 from ..task import TaskOptions
+from . import redis_url
 from .base import BrokerEngine, WorkerOptions, redact
 from .block_ledger import BlockLedger
-from .celery_transport import Transport, carrying
+from .celery_transport import SocketTransport, Transport, carrying, socket_broker_url
 from .ledger import Ledger, NullLedger
 from .payload import TaskMessage
 from .supervisor import supervise
@@ -56,7 +57,7 @@ __all__ = ["CeleryEngine", "make_app"]
 logger = logging.getLogger("tasq")
 
 RUNNER = "tasq.run"  # the one Celery task: it runs any TasQ message by its function's name
-REDIS_SCHEMES = ("redis", "rediss")
+REDIS_SCHEMES = redis_url.SCHEMES  # TCP and Unix socket
 _RABBITMQ = ("amqp", "amqps")
 VISIBILITY_TIMEOUT = 3600.0  # Celery's own default for Redis
 REPR_SIZE = 1024  # Celery's own bound on argsrepr and kwargsrepr
@@ -88,7 +89,7 @@ def broker_settings(url: str) -> tuple[str, float]:
         if not math.isfinite(timeout) or timeout <= 0:
             raise ValueError(f"visibility_timeout must be a number of seconds > 0, not {given[-1]!r}")
     rest = urlencode([(key, value) for key, value in query if key != "visibility_timeout"])
-    return urlunsplit(parts._replace(query=rest)), timeout
+    return url.partition("?")[0] + (f"?{rest}" if rest else ""), timeout  # as given: unix:/// keeps its ///
 
 
 class CeleryEngine(BrokerEngine):
@@ -110,9 +111,10 @@ class CeleryEngine(BrokerEngine):
         scheme = urlsplit(url).scheme
         if scheme not in REDIS_SCHEMES and scheme not in _RABBITMQ:
             raise ValueError(
-                "backend='celery' speaks redis://, rediss://, amqp:// and amqps:// "
+                "backend='celery' speaks redis://, rediss://, unix://, redis+socket://, amqp:// and amqps:// "
                 f"(for tests without a broker: eager=True), not {redact(url)!r}"
             )
+        redis_url.check(url)
         broker_settings(url)
         return False
 
@@ -122,8 +124,8 @@ class CeleryEngine(BrokerEngine):
         if urlsplit(url).scheme in REDIS_SCHEMES:
             import redis
 
-            self._redis = redis.Redis.from_url(url)
-            self._carries = self._app.conf.broker_transport is Transport
+            self._redis = redis.Redis.from_url(redis_url.for_redis_py(url))
+            self._carries = self._app.conf.broker_transport in (Transport, SocketTransport)
             return BlockLedger(self._redis)
         return NullLedger()
 
@@ -216,9 +218,15 @@ def make_app(broker_url: str, engines: list[str]) -> Celery:
     """The Celery app TasQ's engines send through and its workers consume with."""
     url, visibility_timeout = broker_settings(broker_url)
     redis = urlsplit(url).scheme in REDIS_SCHEMES
+    # kombu's Redis transport with each task's record in its push (rediss: kombu's own, for its TLS set-up)
+    transport_class: type[Transport] | None = None
+    if redis_url.is_socket(url):
+        url, transport_class = socket_broker_url(url), SocketTransport
+    elif urlsplit(url).scheme == "redis":
+        transport_class = Transport
     app = Celery("tasq", broker=url, set_as_current=False, fixups=[])  # no Django fixup: TasQ's hooks do that
-    if urlsplit(url).scheme == "redis":  # kombu's, with each task's record in its push (rediss: kombu's TLS set-up)
-        app.conf.broker_transport = Transport
+    if transport_class is not None:
+        app.conf.broker_transport = transport_class
     transport: dict[str, Any]
     if redis:
         transport = {

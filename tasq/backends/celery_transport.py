@@ -21,8 +21,9 @@ from kombu.utils.json import dumps as _dumps
 
 from .block_ledger import BlockLedger
 from .payload import TaskMessage
+from .redis_url import for_kombu
 
-__all__ = ["Channel", "Transport", "carrying"]
+__all__ = ["Channel", "SocketTransport", "Transport", "carrying", "socket_broker_url"]
 
 dumps: Any = _dumps  # kombu's own JSON, as its push writes the message
 
@@ -67,3 +68,15 @@ class Channel(redis.Channel):
 
 class Transport(redis.Transport):
     Channel = Channel
+
+
+class SocketTransport(Transport):
+    """Over a Unix socket: kombu reads ``socket:///path`` itself (its ``redis+socket://``
+    would pick kombu's own transport by the URL's prefix)."""
+
+    can_parse_url = True
+
+
+def socket_broker_url(url: str) -> str:
+    """``unix:///path?db=N`` or ``redis+socket:///path?virtual_host=N`` as SocketTransport reads it."""
+    return "socket" + for_kombu(url).removeprefix("redis+socket")
