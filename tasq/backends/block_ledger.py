@@ -34,18 +34,29 @@ _QUICK = 1.0  # a block used up within this many seconds: the next one is twice 
 
 _RESERVE = "return redis.call('INCRBY', ARGV[1] .. ':ids', ARGV[2])"
 
-# ARGV: prefix, id, enqueued_at, producer, ttl[, queue, payload]. A record that exists was
+# ARGV: prefix, id, enqueued_at, producer, ttl[, queue, payload]. A record with a status was
 # written by this very script (ids are unique): a publish retried after a lost reply pushes
-# nothing twice.
+# nothing twice. Fields a before_enqueue hook wrote (the dashboard's task name) are kept.
 _RECORD = """
 local key = ARGV[1] .. ':task:' .. ARGV[2]
-if redis.call('EXISTS', key) == 1 then return 0 end
+if redis.call('HEXISTS', key, 'status') == 1 then return 0 end
 redis.call('HSET', key, 'status', 'PENDING', 'attempts', 0, 'enqueued_at', ARGV[3], 'producer', ARGV[4])
 redis.call('EXPIRE', key, ARGV[5])
 local outstanding = ARGV[1] .. ':outstanding:' .. ARGV[4]
 redis.call('INCR', outstanding)
 redis.call('EXPIRE', outstanding, ARGV[5])
 if ARGV[6] then redis.call('LPUSH', ARGV[6], ARGV[7]) end
+return 1
+"""
+
+
+# ARGV: prefix, id, producer. The broker refused the message: its record, if it was written
+# (counted outstanding only then), and whatever a hook wrote beside it, are forgotten.
+_DISCARD = """
+local key = ARGV[1] .. ':task:' .. ARGV[2]
+local recorded = redis.call('HEXISTS', key, 'status')
+redis.call('DEL', key)
+if recorded == 1 then redis.call('DECR', ARGV[1] .. ':outstanding:' .. ARGV[3]) end
 return 1
 """
 
@@ -83,6 +94,7 @@ class BlockLedger(RedisLedger):
         super().__init__(client)
         self._reserve_script = client.register_script(_RESERVE)
         self._record_script = client.register_script(_RECORD)
+        self._discard_script = client.register_script(_DISCARD)
         self._ids: dict[str, IdBlocks] = {}
         self._ids_lock = threading.Lock()
 
@@ -92,6 +104,9 @@ class BlockLedger(RedisLedger):
             with self._ids_lock:
                 blocks = self._ids.setdefault(engine, IdBlocks(self._reserver(prefix(engine))))
         return blocks.take()
+
+    def discard(self, message: TaskMessage) -> None:
+        self._discard_script(args=[prefix(message.engine), message.id, message.producer])
 
     def record(self, message: TaskMessage) -> None:
         """Record the task PENDING and outstanding: before its message is published."""

@@ -151,3 +151,29 @@ def test_enqueue_writes_the_record_in_the_push_not_before_it(name: str, monkeypa
         assert result is not None and result.status.value == "PENDING"
     finally:
         engine.close()
+
+
+def test_fields_a_hook_wrote_before_the_push_neither_stop_it_nor_count(name: str) -> None:
+    """A before_enqueue hook may write beside the record before it exists (the dashboard
+    writes the task's name): the push still happens, and a refused send counts nothing."""
+    client = redis.Redis.from_url(REDIS_URL)
+    ledger = BlockLedger(client)
+
+    def message(task_id: int) -> TaskMessage:
+        return TaskMessage(
+            id=task_id, name="tests.backends.tasks.add", args=[1, 2], kwargs={}, engine=name,
+            max_retry=3, retry_delay=0.0, results=10, producer="p",
+        )  # fmt: skip
+
+    try:
+        sent, refused = message(ledger.accept(name, "p")), message(ledger.accept(name, "p"))
+        for task in (sent, refused):
+            client.hset(f"tasq:{name}:task:{task.id}", "name", task.name)
+        ledger.record_and_push(sent, client, f"celery.tasq.{name}", "{}")
+        ledger.discard(refused)  # the broker refused it before its record was written
+        assert len(queued(client, name)) == 1
+        assert client.hget(f"tasq:{name}:task:{sent.id}", "name") == sent.name.encode()
+        assert not client.exists(f"tasq:{name}:task:{refused.id}")
+        assert ledger.outstanding(name, "p") == 1  # the refused one was never counted
+    finally:
+        client.close()
