@@ -84,11 +84,14 @@ def test_the_flask_example_sends_its_mails_to_a_worker_by_its_environment(backen
         "MAIL_BUSY_RATE": "0",
         "dramatiq_worker_timeout": "100",
     }
-    worker = Process([*tasq_command(), "worker", "welcome.worker", "-p", "1", "-t", "2"], env, tmp_path / "worker.log")
     gunicorn = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "4", "--preload", "-b", "127.0.0.1:0"]
+    worker: Process | None = None
     server = Process([*gunicorn, *NO_CONTROL_SOCKET, "welcome:create_app()"], env, tmp_path / "gunicorn.log")
     try:
         port = int(server.wait_for(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1))
+        # Then the worker: both make the app, and two create_all() on one new SQLite file race.
+        command = [*tasq_command(), "worker", "welcome.worker", "-p", "1", "-t", "2"]
+        worker = Process(command, env, tmp_path / "worker.log")
         worker.wait_for(re.escape(READY[backend]))
         assert "welcome.mail.send_welcome_mail" in worker.log()  # found through the app it imported
         users, task_ids = [], []
@@ -113,6 +116,7 @@ def test_the_flask_example_sends_its_mails_to_a_worker_by_its_environment(backen
         assert worker.stop() == 0
         assert server.stop() == 0
     finally:
-        worker.stop(10)
+        if worker is not None:
+            worker.stop(10)
         server.stop(10)
         clean_redis(name)
