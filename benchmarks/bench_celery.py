@@ -120,7 +120,7 @@ def bench_enqueue(n: int, repetitions: int, url: str) -> list[Result]:
             PEER_REDIS,
             target=f"<= {ENQUEUE_TARGET}x bare",
             met=tasq.ratio is not None and tasq.ratio <= ENQUEUE_TARGET,
-            note="id and status record (1 Lua call), then send_task",
+            note="id from a block reserved with one INCRBY; the record pushed with the message (1 Lua call)",
         ),
         row(ENQUEUE, samples, PEER_REDIS, PEER_REDIS, note="Celery's own apply_async"),
     ]

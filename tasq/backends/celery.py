@@ -33,25 +33,31 @@ This module is what a web process needs (the engine and the app's configuration)
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from celery import Celery
 from kombu.entity import Queue
 
 from ..exceptions import TasQClosed
 from ..task import TaskOptions
+from . import redis_url
 from .base import BrokerEngine, WorkerOptions, redact
-from .ledger import Ledger, NullLedger, RedisLedger
+from .block_ledger import BlockLedger
+from .celery_transport import SocketTransport, Transport, carrying, socket_broker_url
+from .ledger import Ledger, NullLedger
 from .payload import TaskMessage
 from .supervisor import supervise
 
 __all__ = ["CeleryEngine", "make_app"]
 
+logger = logging.getLogger("tasq")
+
 RUNNER = "tasq.run"  # the one Celery task: it runs any TasQ message by its function's name
-REDIS_SCHEMES = ("redis", "rediss")
+REDIS_SCHEMES = redis_url.SCHEMES  # TCP and Unix socket
 _RABBITMQ = ("amqp", "amqps")
 VISIBILITY_TIMEOUT = 3600.0  # Celery's own default for Redis
 REPR_SIZE = 1024  # Celery's own bound on argsrepr and kwargsrepr
@@ -83,7 +89,7 @@ def broker_settings(url: str) -> tuple[str, float]:
         if not math.isfinite(timeout) or timeout <= 0:
             raise ValueError(f"visibility_timeout must be a number of seconds > 0, not {given[-1]!r}")
     rest = urlencode([(key, value) for key, value in query if key != "visibility_timeout"])
-    return urlunsplit(parts._replace(query=rest)), timeout
+    return url.partition("?")[0] + (f"?{rest}" if rest else ""), timeout  # as given: unix:/// keeps its ///
 
 
 class CeleryEngine(BrokerEngine):
@@ -93,6 +99,7 @@ class CeleryEngine(BrokerEngine):
 
     _app: Celery | None = None
     _redis: Any = None
+    _carries = False  # our transport publishes: each task's record rides with its push
     _visibility_timeout: float = VISIBILITY_TIMEOUT
 
     @property
@@ -104,9 +111,10 @@ class CeleryEngine(BrokerEngine):
         scheme = urlsplit(url).scheme
         if scheme not in REDIS_SCHEMES and scheme not in _RABBITMQ:
             raise ValueError(
-                "backend='celery' speaks redis://, rediss://, amqp:// and amqps:// "
+                "backend='celery' speaks redis://, rediss://, unix://, redis+socket://, amqp:// and amqps:// "
                 f"(for tests without a broker: eager=True), not {redact(url)!r}"
             )
+        redis_url.check(url)
         broker_settings(url)
         return False
 
@@ -116,8 +124,9 @@ class CeleryEngine(BrokerEngine):
         if urlsplit(url).scheme in REDIS_SCHEMES:
             import redis
 
-            self._redis = redis.Redis.from_url(url)
-            return RedisLedger(self._redis)
+            self._redis = redis.Redis.from_url(redis_url.for_redis_py(url))
+            self._carries = self._app.conf.broker_transport in (Transport, SocketTransport)
+            return BlockLedger(self._redis)
         return NullLedger()
 
     def _send(
@@ -133,6 +142,25 @@ class CeleryEngine(BrokerEngine):
                 f"delay {delay:.0f}s is not below the Redis visibility_timeout ({self._visibility_timeout:.0f}s): "
                 "raise it on the broker URL (?visibility_timeout=...) or schedule the task later"
             )
+        ledger = self._ledger
+        if not isinstance(ledger, BlockLedger):  # RabbitMQ: no record to write
+            self._publish(app, message, delay, priority)
+        elif not self._carries:  # rediss://: the record, then the message
+            ledger.record(message)
+            self._publish(app, message, delay, priority)
+        else:
+            with carrying(ledger, message) as carried:  # the record rides with the push
+                self._publish(app, message, delay, priority)
+            if carried:  # kombu published without the channel that writes it: write it now
+                ledger.record(message)
+                logger.warning(
+                    "task %d was published before its ledger record (a kombu path TasQ does not know): "
+                    "a worker that took it at once skipped it",
+                    message.id,
+                    extra={"task_id": message.id},
+                )
+
+    def _publish(self, app: Celery, message: TaskMessage, delay: float, priority: int) -> None:
         app.send_task(
             RUNNER,
             args=(message.name, message.args, message.kwargs, message.header()),
@@ -190,7 +218,15 @@ def make_app(broker_url: str, engines: list[str]) -> Celery:
     """The Celery app TasQ's engines send through and its workers consume with."""
     url, visibility_timeout = broker_settings(broker_url)
     redis = urlsplit(url).scheme in REDIS_SCHEMES
+    # kombu's Redis transport with each task's record in its push (rediss: kombu's own, for its TLS set-up)
+    transport_class: type[Transport] | None = None
+    if redis_url.is_socket(url):
+        url, transport_class = socket_broker_url(url), SocketTransport
+    elif urlsplit(url).scheme == "redis":
+        transport_class = Transport
     app = Celery("tasq", broker=url, set_as_current=False, fixups=[])  # no Django fixup: TasQ's hooks do that
+    if transport_class is not None:
+        app.conf.broker_transport = transport_class
     transport: dict[str, Any]
     if redis:
         transport = {

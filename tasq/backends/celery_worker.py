@@ -40,8 +40,10 @@ from .celery import (
     queue_name,
     shown,
 )
-from .ledger import Ledger, NullLedger, RedisLedger
+from .ledger import Ledger, NullLedger
 from .payload import TaskMessage
+from .redis_ledger import RedisLedger
+from .redis_url import for_redis_py
 from .worker import WorkerApp, load_app
 
 __all__ = ["Runner", "ThreadPool", "run_worker"]
@@ -215,7 +217,7 @@ def run_worker(options: WorkerOptions) -> int:
     if urlsplit(url).scheme in REDIS_SCHEMES:
         import redis
 
-        ledger = RedisLedger(redis.Redis.from_url(url))
+        ledger = RedisLedger(redis.Redis.from_url(for_redis_py(url)))
     runner = Runner(app, ledger)
 
     def run(task: Any, name: str, args: Any, kwargs: Any, header: Any) -> None:

@@ -35,16 +35,18 @@ from dramatiq.middleware import Middleware, SkipMessage
 from ..exceptions import TasQClosed
 from ..periodic.claims import RedisSlotClaim, SlotClaim
 from ..task import TaskOptions
+from . import redis_url
 from .base import BrokerEngine, WorkerOptions, redact
-from .ledger import Ledger, LocalLedger, NullLedger, RedisLedger
+from .ledger import Ledger, LocalLedger, NullLedger
 from .payload import HEADER, TaskMessage
+from .redis_ledger import RedisLedger
 from .worker import load_app
 
 __all__ = ["DramatiqEngine", "ExecutorMiddleware", "boot_worker"]
 
 logger = logging.getLogger("tasq")
 
-_REDIS = ("redis", "rediss", "unix")
+_REDIS = redis_url.SCHEMES  # TCP and Unix socket
 _RABBITMQ = ("amqp", "amqps")
 _STUB = "stub"
 _WORKER_SETTINGS = "TASQ_DRAMATIQ_WORKER"  # how `tasq worker` tells its worker processes what to load
@@ -72,11 +74,12 @@ class DramatiqEngine(BrokerEngine):
     def check_broker_url(cls, url: str) -> bool:
         scheme = urlsplit(url).scheme
         if scheme in _REDIS or scheme in _RABBITMQ:
+            redis_url.check(url)
             return False
         if scheme == _STUB:
             return True
         raise ValueError(
-            "backend='dramatiq' speaks redis://, rediss://, unix://, amqp:// and amqps:// "
+            "backend='dramatiq' speaks redis://, rediss://, unix://, redis+socket://, amqp:// and amqps:// "
             f"(and stub:// for an in-process test broker), not {redact(url)!r}"
         )
 
@@ -86,7 +89,7 @@ class DramatiqEngine(BrokerEngine):
             return None
         import redis
 
-        return RedisSlotClaim(redis.Redis.from_url(self.broker_url))
+        return RedisSlotClaim(redis.Redis.from_url(redis_url.for_redis_py(self.broker_url)))
 
     def _connect(self) -> Ledger:
         broker, middleware = make_broker(self.broker_url, self._local, lambda name: self, lambda: [self])
@@ -280,7 +283,7 @@ def make_broker(
     elif scheme in _REDIS:
         from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=url, middleware=[middleware])  # type: ignore[no-untyped-call]
+        broker = RedisBroker(url=redis_url.for_redis_py(url), middleware=[middleware])  # type: ignore[no-untyped-call]
         middleware.ledger = RedisLedger(broker.client)
     else:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker

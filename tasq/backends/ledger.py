@@ -5,16 +5,15 @@ delivery a repeat of a task that already finished (then it is skipped, so a rede
 message is not reported twice), ``result(id)``, and how many of one engine's tasks are
 still outstanding (``join()``). Three kinds:
 
-- ``RedisLedger``: ids from ``INCR``, one hash per live task, each transition one Lua
-  script (atomic, one round trip). Finished records are deleted, or with ``results=N``
-  the last N are kept, as in the thread engine.
+- ``RedisLedger`` (``redis_ledger.py``): ids from ``INCR``, one hash per live task, each
+  transition one Lua script (atomic, one round trip). Finished records are deleted, or
+  with ``results=N`` the last N are kept, as in the thread engine.
 - ``LocalLedger``: the same in memory, for the in-memory broker and eager mode.
 - ``NullLedger``: a broker with no store beside it (RabbitMQ): time-ordered ids only.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
@@ -26,7 +25,7 @@ from ..task import TaskResult, TaskStatus, utc
 from .ids import snowflake
 from .payload import TaskMessage
 
-__all__ = ["CANCELLED", "RUN", "SKIP", "Ledger", "LocalLedger", "NullLedger", "RedisLedger", "RemoteTaskError"]
+__all__ = ["CANCELLED", "RUN", "SKIP", "KeptCall", "Ledger", "LocalLedger", "NullLedger", "RemoteTaskError"]
 
 # What ``started`` answers: run the attempt, skip it (it finished: a redelivery), or report
 # it cancelled (``cancel`` marked it before any attempt started).
@@ -36,7 +35,6 @@ KeptCall = tuple[str, list[Any], dict[str, Any]] | str
 
 # Live records outlive the longest delay a broker accepts (Dramatiq: 7 days).
 RECORD_TTL = 7 * 24 * 3600
-_TRACEBACK_LIMIT = 8000
 
 
 class RemoteTaskError(TasQError):
@@ -54,7 +52,8 @@ class Ledger(Protocol):
     observes_workers: bool
 
     def accept(self, engine: str, producer: str) -> int:
-        """A new id, recorded PENDING and counted outstanding for ``producer``."""
+        """A new id, recorded PENDING and counted outstanding for ``producer`` (by
+        ``BlockLedger``, in the backend's send: ``block_ledger.py``)."""
         ...
 
     def discard(self, message: TaskMessage) -> None:
@@ -232,165 +231,14 @@ class LocalLedger:
             return self._changed.wait_for(lambda: done(self._live.keys()), timeout)
 
 
-# Each transition is one script: atomic, one round trip. Keys are built from ARGV[1], the
-# engine's prefix, as Dramatiq's own scripts do (a single Redis, not a cluster).
-_ACCEPT = """
-local id = redis.call('INCR', ARGV[1] .. ':ids')
-local key = ARGV[1] .. ':task:' .. id
-redis.call('HSET', key, 'status', 'PENDING', 'attempts', 0, 'enqueued_at', ARGV[2], 'producer', ARGV[3])
-redis.call('EXPIRE', key, ARGV[4])
-local outstanding = ARGV[1] .. ':outstanding:' .. ARGV[3]
-redis.call('INCR', outstanding)
-redis.call('EXPIRE', outstanding, ARGV[4])
-return id
-"""
-
-_DISCARD = """
-local key = ARGV[1] .. ':task:' .. ARGV[2]
-if redis.call('DEL', key) == 1 then
-  redis.call('DECR', ARGV[1] .. ':outstanding:' .. ARGV[3])
-end
-return 1
-"""
-
-_START = """
-local key = ARGV[1] .. ':task:' .. ARGV[2]
-local status = redis.call('HGET', key, 'status')
-if (not status) or status == 'DONE' or status == 'FAILED' then return 0 end
-if status == 'CANCELLED' then return 2 end
-redis.call('HSET', key, 'status', 'RUNNING', 'attempts', ARGV[3])
-redis.call('HSETNX', key, 'started_at', ARGV[4])
-return 1
-"""
-
-_RETRY = """
-local key = ARGV[1] .. ':task:' .. ARGV[2]
-if redis.call('HGET', key, 'status') == 'RUNNING' then redis.call('HSET', key, 'status', 'PENDING') end
-return 1
-"""
-
-_CANCEL = """
-local key = ARGV[1] .. ':task:' .. ARGV[2]
-if redis.call('HGET', key, 'status') ~= 'PENDING' then return 0 end
-redis.call('HSET', key, 'status', 'CANCELLED')
-return 1
-"""
-
-_FINISH = """
-local key = ARGV[1] .. ':task:' .. ARGV[2]
-local status = redis.call('HGET', key, 'status')
-if (not status) or status == 'DONE' or status == 'FAILED' then return 0 end
-local producer = redis.call('HGET', key, 'producer')
-if producer then
-  local outstanding = ARGV[1] .. ':outstanding:' .. producer
-  if redis.call('DECR', outstanding) <= 0 then redis.call('DEL', outstanding) end
-end
-local keep = tonumber(ARGV[5])
-if keep == 0 then
-  redis.call('DEL', key)
-  return 1
-end
-redis.call('HSET', key, 'status', ARGV[3], 'finished_at', ARGV[4], 'attempts', ARGV[6],
-  'error_type', ARGV[7], 'error', ARGV[8], 'traceback', ARGV[9], 'value', ARGV[10], 'call', ARGV[12])
-redis.call('EXPIRE', key, ARGV[11])
-local finished = ARGV[1] .. ':finished'
-redis.call('RPUSH', finished, ARGV[2])
-while redis.call('LLEN', finished) > keep do
-  redis.call('DEL', ARGV[1] .. ':task:' .. redis.call('LPOP', finished))
-end
-return 1
-"""
-
-
-class RedisLedger:
-    """Accounts in the broker's own Redis, under ``tasq:<engine name>:``."""
-
-    observes_workers = True
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._accept = client.register_script(_ACCEPT)
-        self._discard = client.register_script(_DISCARD)
-        self._start = client.register_script(_START)
-        self._retry = client.register_script(_RETRY)
-        self._finish = client.register_script(_FINISH)
-        self._cancel = client.register_script(_CANCEL)
-
-    def accept(self, engine: str, producer: str) -> int:
-        return int(self._accept(args=[_prefix(engine), time.time(), producer, RECORD_TTL]))
-
-    def discard(self, message: TaskMessage) -> None:
-        self._discard(args=[_prefix(message.engine), message.id, message.producer])
-
-    def started(self, message: TaskMessage) -> int:
-        return int(self._start(args=[_prefix(message.engine), message.id, message.attempt, time.time()]))
-
-    def cancel(self, engine: str, task_id: int) -> bool:
-        return bool(self._cancel(args=[_prefix(engine), task_id]))
-
-    def failed_call(self, engine: str, task_id: int) -> KeptCall:
-        raw = self._client.hmget(f"{_prefix(engine)}:task:{task_id}", "status", "call")
-        status, call = (None if value is None else _text(value) for value in raw)
-        if status is None:
-            return _unknown(task_id)
-        if status != "FAILED":
-            return _not_failed(task_id, status)
-        if not call:
-            return f"task {task_id} failed but its call was not kept"
-        name, args, kwargs = json.loads(call)
-        return str(name), list(args), dict(kwargs)
-
-    def retrying(self, message: TaskMessage) -> None:
-        self._retry(args=[_prefix(message.engine), message.id])
-
-    def finished(self, message: TaskMessage, status: TaskStatus, value: object, error: BaseException | None) -> bool:
-        error_type = error_text = trace = stored = call = ""
-        if message.results:
-            if error is not None:
-                error_type, error_text, trace = _describe_error(error)
-                call = json.dumps([message.name, message.args, message.kwargs])
-            stored = _json_or_empty(value)
-        args = [_prefix(message.engine), message.id, status.value, time.time(), message.results, message.attempt]
-        args += [error_type, error_text, trace, stored, RECORD_TTL, call]
-        return bool(self._finish(args=args))
-
-    def result(self, engine: str, task_id: int) -> TaskResult | None:
-        raw = self._client.hgetall(f"{_prefix(engine)}:task:{task_id}")
-        if not raw:
-            return None
-        record = {_text(key): _text(value) for key, value in raw.items()}
-        error: BaseException | None = None
-        if record.get("error_type"):
-            error = RemoteTaskError(record["error_type"], record.get("error", ""), record.get("traceback", ""))
-        value = json.loads(record["value"]) if record.get("value") else None
-        return TaskResult(
-            id=task_id,
-            status=TaskStatus(_shown(record.get("status", "PENDING"))),
-            attempts=int(record.get("attempts", 0)),
-            return_value=value,
-            error=error,
-            enqueued_at=utc(float(record.get("enqueued_at", 0))),
-            started_at=utc(float(record["started_at"])) if record.get("started_at") else None,
-            finished_at=utc(float(record["finished_at"])) if record.get("finished_at") else None,
-        )
-
-    def outstanding(self, engine: str, producer: str) -> int | None:
-        value = self._client.get(f"{_prefix(engine)}:outstanding:{producer}")
-        return max(0, int(value)) if value is not None else 0
-
-
 _CANCELLED: Any = "CANCELLED"  # a live record cancel() marked: shown PENDING until a worker reports it
 
 
-def _shown(status: str) -> str:
-    return "PENDING" if status == _CANCELLED else status
-
-
-def _unknown(task_id: int) -> str:
+def unknown_task(task_id: int) -> str:
     return f"task {task_id} is not known (or its record is no longer kept: results=N keeps the last N)"
 
 
-def _not_failed(task_id: int, status: str) -> str:
+def not_failed(task_id: int, status: str) -> str:
     if status == "DONE":
         return f"task {task_id} succeeded; only a failed task can be retried"
     return f"task {task_id} has not finished"
@@ -400,31 +248,7 @@ def _kept(
     task_id: int, finished: TaskResult | None, live: object, call: tuple[str, list[Any], dict[str, Any]] | None
 ) -> KeptCall:
     if finished is None:
-        return _not_failed(task_id, "PENDING") if live is not None else _unknown(task_id)
+        return not_failed(task_id, "PENDING") if live is not None else unknown_task(task_id)
     if finished.status is not TaskStatus.FAILED:
-        return _not_failed(task_id, finished.status.value)
+        return not_failed(task_id, finished.status.value)
     return call if call is not None else f"task {task_id} failed but its call was not kept"
-
-
-def _prefix(engine: str) -> str:
-    return f"tasq:{engine}"
-
-
-def _describe_error(error: BaseException) -> tuple[str, str, str]:
-    import traceback
-
-    trace = "".join(traceback.format_exception(error))[-_TRACEBACK_LIMIT:]
-    return type(error).__qualname__, str(error), trace
-
-
-def _json_or_empty(value: object) -> str:
-    if value is None:
-        return ""
-    try:
-        return json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return ""  # result(id) shows return values that JSON can carry, None otherwise
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

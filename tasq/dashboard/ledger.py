@@ -50,7 +50,7 @@ def redis_of(engine: TasQ) -> Any | None:
     """The Redis client of ``engine``'s ledger, connecting as its first enqueue would; None
     when the broker has no Redis beside it (RabbitMQ alone)."""
     from ..backends.base import BrokerEngine
-    from ..backends.ledger import RedisLedger
+    from ..backends.redis_ledger import RedisLedger
 
     if not isinstance(engine, BrokerEngine):
         return None
@@ -59,8 +59,9 @@ def redis_of(engine: TasQ) -> Any | None:
 
 
 class LedgerNames(Hooks):
-    """Writes each task's name into its ledger record as it is enqueued (the record exists:
-    the ledger made it for the id; no worker has the message yet, so it cannot be gone)."""
+    """Writes each task's name into its ledger record as it is enqueued (no worker has the
+    message yet, so the record cannot be gone; on Celery over Redis the record is written
+    with the message just after, and keeps the name)."""
 
     def __init__(self, engine: TasQ) -> None:
         self._engine = weakref.ref(engine)

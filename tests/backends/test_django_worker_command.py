@@ -43,8 +43,39 @@ def test_the_command_refuses_the_thread_backend() -> None:
     assert "settings.TASQ['BACKEND'] is 'thread'" in process.stderr
 
 
-@pytest.mark.parametrize("backend", ["dramatiq", "celery"])
-def test_tasks_a_web_process_enqueues_run_on_the_workers_of_tasq_worker(backend: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--backend", "thread"], "--backend 'thread' runs tasks in the web process"),
+        (["--backend", "nope"], "--backend: unknown backend 'nope'; known: thread, celery, dramatiq"),
+        (
+            ["--backend", "celery"],
+            "backend 'celery' needs a broker: set settings.TASQ['BROKER_URL'] or pass --broker-url",
+        ),
+        (
+            ["--backend", "celery", "--broker-url", "http://127.0.0.1:1/"],
+            "--broker-url: backend='celery' speaks redis://",
+        ),
+        (["--backend", "dramatiq", "--broker-url", "redis://127.0.0.1:1/0", "--processes", "0"], "--processes"),
+    ],
+)
+def test_the_command_refuses_a_backend_or_url_it_cannot_serve(arguments: list[str], message: str) -> None:
+    env = {**os.environ, "TASQ_BACKEND": "thread"}
+    env.pop("TASQ_BROKER_URL", None)
+    process = manage(env, "tasq_worker", *arguments)
+    assert process.returncode != 0
+    assert message in process.stderr, process.stderr
+
+
+@pytest.mark.parametrize(
+    ("backend", "chosen"),
+    [("dramatiq", "settings"), ("celery", "settings"), ("dramatiq", "options"), ("celery", "options")],
+)
+def test_tasks_a_web_process_enqueues_run_on_the_workers_of_tasq_worker(
+    backend: str, chosen: str, tmp_path: Path
+) -> None:
+    """The backend and broker from settings.TASQ, or from --backend and --broker-url over a
+    settings.TASQ that says 'thread' (the worker's engine is then made with them)."""
     require("Redis")
     name = f"djworker-{uuid.uuid4().hex[:8]}"  # its own queue and keys in the tests' Redis db
     database = tmp_path / "db.sqlite3"
@@ -57,11 +88,16 @@ def test_tasks_a_web_process_enqueues_run_on_the_workers_of_tasq_worker(backend:
         "dramatiq_worker_timeout": "100",
     }
     assert manage(env, "migrate", "--verbosity", "0").returncode == 0
+    command = [sys.executable, "manage.py", "tasq_worker", "--processes", "1", "--threads", "2"]
+    worker_env = env
+    if chosen == "options":
+        worker_env = {**env, "TASQ_BACKEND": "thread"}
+        worker_env.pop("TASQ_BROKER_URL")
+        command += ["--backend", backend, "--broker-url", REDIS_URL]
     log_path = tmp_path / "worker.log"
     with log_path.open("w") as log:
         worker = subprocess.Popen(
-            [sys.executable, "manage.py", "tasq_worker", "--processes", "1", "--threads", "2"],
-            cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            command, cwd=PROJECT, env=worker_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         deadline = time.monotonic() + 30
@@ -83,6 +119,7 @@ def test_tasks_a_web_process_enqueues_run_on_the_workers_of_tasq_worker(backend:
         while welcomed(database) < 20:
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.05)
+        assert "no engine named" not in log_path.read_text()  # the project's own engine reported them
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
     finally:

@@ -38,6 +38,10 @@ def create_app(**config: Any) -> Flask:
         # sqlite:///PATH keeps every accepted mail task in that file until it ends, across
         # crashes and restarts, shared by every gunicorn worker; unset, tasks live in memory.
         TASQ_STORE=os.environ.get("TASQ_STORE") or None,
+        # Scale-out: TASQ_BACKEND=celery (or dramatiq) TASQ_BROKER_URL=redis://... sends the mails
+        # to the workers of `tasq worker welcome.worker` instead of this process's pool.
+        TASQ_BACKEND=os.environ.get("TASQ_BACKEND", "thread"),
+        TASQ_BROKER_URL=os.environ.get("TASQ_BROKER_URL"),
         TASQ_METRICS=True,  # Prometheus metrics at /metrics (pip install 'tasq-worker[prometheus]')
         # A span per task, children of the request's, when OpenTelemetry is installed.
         TASQ_TRACING=importlib.util.find_spec("opentelemetry") is not None,
