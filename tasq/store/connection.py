@@ -59,6 +59,14 @@ def translate(error: sqlite3.Error, path: Path) -> StoreError:
     return StoreError(f"the store {where} failed: {error}", where)
 
 
+def _close_if_opened_here(connection: sqlite3.Connection, pid: int) -> None:
+    if os.getpid() == pid:
+        try:
+            connection.close()
+        except sqlite3.Error:
+            pass  # closing at collection is never a caller's error
+
+
 def _busy(error: sqlite3.Error) -> bool:
     return getattr(error, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
@@ -106,7 +114,10 @@ class Handle:
     def connection(self) -> sqlite3.Connection:
         """The connection, opened on first use; the caller holds ``lock``."""
         if self._connection is None:
-            self._connection = self._open()
+            connection = self._connection = self._open()
+            # A handle dropped without close() (an engine never closed) closes its connection
+            # as it goes, in the process that opened it: never one a child inherited.
+            weakref.finalize(self, _close_if_opened_here, connection, os.getpid())
         return self._connection
 
     def _after_fork(self) -> None:

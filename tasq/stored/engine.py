@@ -154,6 +154,7 @@ class StoreEngine(StoreControl, StoreLooking):
             if self.journal.opened:
                 self._cancel_pending()
         if runner is None:
+            self.journal.close()  # its next use (result, stats) opens it again
             lifecycle.forget(self)
             return []
         if runner.is_worker():
@@ -177,6 +178,7 @@ class StoreEngine(StoreControl, StoreLooking):
             )
         else:
             self.executor.stop_watchdog()  # no worker left here to hold to a time limit
+            self.journal.close()
             lifecycle.forget(self)
         return still_running
 

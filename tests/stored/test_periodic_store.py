@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def test_three_processes_run_each_slot_once(tmp_path: Path) -> None:
             assert process.stdout is not None and process.stdout.readline().strip() == "started"
         # Five slots, whichever process reaches each first: the count grows once a second.
         deadline = time.monotonic() + 20
-        with sqlite3.connect(store, timeout=10) as connection:
+        with closing(sqlite3.connect(store, timeout=10)) as connection:
             while connection.execute("SELECT count(*) FROM periodic_slot").fetchone()[0] < 5:
                 assert time.monotonic() < deadline, "the processes claimed no slot for 20 s"
                 time.sleep(0.1)
@@ -54,7 +55,7 @@ def test_three_processes_run_each_slot_once(tmp_path: Path) -> None:
         for process in processes:
             process.communicate("stop\n", timeout=30)
     assert [process.returncode for process in processes] == [0, 0, 0]
-    with sqlite3.connect(store) as connection:
+    with closing(sqlite3.connect(store)) as connection:
         slots = connection.execute("SELECT count(*), count(DISTINCT owner) FROM periodic_slot").fetchone()
         runs = connection.execute("SELECT count(*) FROM task WHERE engine = 'ticks' AND state = 'done'").fetchone()[0]
     lines = log.read_text().splitlines()
