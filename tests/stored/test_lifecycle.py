@@ -97,9 +97,12 @@ def test_join_waits_for_tasks_another_engine_on_the_file_runs(make: StoreMake, s
     worker = make(workers=4, results=100, on_done=rec.on_done, on_failed=rec.on_failed)
     worker.start()
     assert producer.join(timeout=10) is True
+    assert worker.join(0) is True  # it accepted nothing itself
+    # The rows ended when their outcomes were committed; the worker reports right after:
+    # once its threads have stopped, every report is made.
+    assert worker.close(timeout=10) == []
     rec.assert_once_each(ids)  # reported where they ran
     assert [producer.result(task_id).return_value for task_id in ids] == [i + 1 for i in range(20)]  # type: ignore[union-attr]
-    assert worker.join(0) is True  # it accepted nothing itself
 
 
 def test_eager_mode_runs_in_the_callers_thread_and_still_refuses_what_cannot_be_stored(make: StoreMake) -> None:
