@@ -76,12 +76,14 @@ ledger = Ledger()
 
 
 @tasq.background(max_retry=5, retry_delay=tasq.backoff(0.02, max=0.5))
-async def deliver(event: Event) -> None:
-    """Hand one event to the downstream service; when it is busy, try again later."""
+async def deliver(event: dict[str, Any]) -> None:
+    """Hand one event (the model's JSON fields: what a broker can carry) to the downstream
+    service; when it is busy, try again later."""
+    event_id = Event.model_validate(event).id
     await asyncio.sleep(DELIVERY_SECONDS * random.uniform(0.5, 1.5))  # the HTTP call
     if random.random() < BUSY_RATE:
-        raise RetryTask(f"downstream busy for event {event.id}")
-    ledger.mark(event.id, "delivered")
+        raise RetryTask(f"downstream busy for event {event_id}")
+    ledger.mark(event_id, "delivered")  # this process's ledger: with TASQ_BACKEND, the worker's
 
 
 class Metrics(Hooks):
@@ -137,7 +139,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 # The app's engine, made here so that the dashboard can show it; the middleware runs it.
 engine = TasQ(
-    name="app",
+    name=os.environ.get("TASQ_NAME", "app"),  # with a broker, also the queue: celery.tasq.<name>
+    # Scale-out: TASQ_BACKEND=celery (or dramatiq) TASQ_BROKER_URL=redis://... sends the
+    # deliveries to the workers of `tasq worker app` instead of this process's threads.
+    backend=os.environ.get("TASQ_BACKEND", "thread"),
+    broker_url=os.environ.get("TASQ_BROKER_URL"),
     autostart=True,  # threads start with the first task, as the middleware's own engine does
     workers=int(os.environ.get("TASQ_WORKERS", "10")),
     results=int(os.environ.get("TASQ_RESULTS", "1000")),
@@ -158,7 +164,7 @@ async def receive_webhook(source: str, event: Event, response: Response) -> Acce
         response.status_code = 200  # a provider's redelivery: acknowledged, not processed twice
         return {"duplicate": event.id}
     # No engine named: inside a request, @background uses the middleware's engine.
-    task_id = await deliver.aenqueue(event)
+    task_id = await deliver.aenqueue(event.model_dump(mode="json"))
     return Accepted(accepted=event.id, task_id=task_id)
 
 

@@ -122,7 +122,11 @@ async def stats(request: Request) -> JSONResponse:
 
 # The app's engine, made here so that the dashboard can show it; the middleware runs it.
 engine = tasq.TasQ(
-    name="app",
+    name=config("TASQ_NAME", default="app"),  # with a broker, also the queue: celery.tasq.<name>
+    # Scale-out: TASQ_BACKEND=celery (or dramatiq) TASQ_BROKER_URL=redis://... sends the
+    # deliveries to the workers of `tasq worker app` instead of this process's threads.
+    backend=config("TASQ_BACKEND", default="thread"),
+    broker_url=config("TASQ_BROKER_URL", default=None),
     autostart=True,  # threads start with the first task, as the middleware's own engine does
     workers=config("TASQ_WORKERS", cast=int, default=10),
     results=config("TASQ_RESULTS", cast=int, default=1000),

@@ -14,13 +14,13 @@ from tasq import RetryTask, background
 from .models import Signup
 
 if django.VERSION >= (6, 0):
-    from django.tasks import TaskContext, task
+    from django.tasks import TaskContext, TaskResult, task
     from django.tasks.exceptions import TaskResultDoesNotExist
 else:  # Django 4.2-5.2: the django-tasks backport
-    from django_tasks import TaskContext, task
+    from django_tasks import TaskContext, TaskResult, task
     from django_tasks.exceptions import TaskResultDoesNotExist
 
-__all__ = ["TaskResultDoesNotExist", "build_report", "send_welcome"]
+__all__ = ["TaskResult", "TaskResultDoesNotExist", "build_report", "send_welcome"]
 
 
 @background

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from .models import Signup
 from .stats import STATS
-from .tasks import TaskResultDoesNotExist, build_report, send_welcome
+from .tasks import TaskResult, TaskResultDoesNotExist, build_report, send_welcome
 
 
 def _body(request: HttpRequest) -> dict[str, object]:
@@ -36,6 +37,9 @@ async def signup_async(request: HttpRequest) -> JsonResponse:
 @require_POST
 def report(request: HttpRequest) -> JsonResponse:
     result = build_report.enqueue(since_id=int(_body(request).get("since_id", 0)))  # type: ignore[call-overload]
+    if not build_report.get_backend().supports_get_result:
+        # Django's immediate backend (scale-out, see settings.TASKS) ran it here and keeps no result.
+        return JsonResponse(_report_body(result))
     return JsonResponse({"id": result.id, "status": result.status}, status=202)
 
 
@@ -47,12 +51,18 @@ def report_result(request: HttpRequest, result_id: str) -> JsonResponse:
         # Results live in the process that ran the task: with several gunicorn workers,
         # ask the one that answered the POST (a keep-alive connection does).
         return JsonResponse({"id": result_id, "error": f"no such result in process {os.getpid()}"}, status=404)
+    except NotImplementedError:  # the immediate backend keeps none: POST /reports/ answered with it
+        return JsonResponse({"id": result_id, "error": "this Tasks backend keeps no results"}, status=404)
+    return JsonResponse(_report_body(result))
+
+
+def _report_body(result: TaskResult[Any]) -> dict[str, object]:
     body: dict[str, object] = {"id": result.id, "status": result.status, "attempts": result.attempts}
     if result.status == "SUCCESSFUL":
         body["report"] = result.return_value
     elif result.status == "FAILED":
         body["errors"] = [error.exception_class_path for error in result.errors]
-    return JsonResponse(body)
+    return body
 
 
 @require_GET
