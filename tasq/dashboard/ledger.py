@@ -31,6 +31,7 @@ from .ledger_keys import FINISHED, SCAN_LIMIT, Record, Scan, Told, details, name
 from .memory import quantile
 from .records import Failure, NameSummary, Snapshot, TaskLine
 from .schedules import schedules_of
+from .source import SharedSource
 
 __all__ = ["LedgerNames", "LedgerSource", "reads_ledger"]
 
@@ -76,16 +77,14 @@ class LedgerNames(Hooks):
             client.hset(task_key(self._name, task_id), "name", name)
 
 
-class LedgerSource:
+class LedgerSource(SharedSource):
     """The ``DashboardSource`` of a broker engine whose workers report to a Redis ledger."""
 
     scope = "every process sharing the broker's Redis"
 
     def __init__(self, engine: TasQ, *, limit: int = SCAN_LIMIT) -> None:
-        self._engine = weakref.ref(engine)
-        self.name = engine.name
+        super().__init__(engine)
         self._limit = limit
-        self._retried: dict[int, int] = {}  # failed id -> the id this process retried it as
         self._finished: dict[int, Record] = {}  # finished records read before: they do not change
         self._reading = threading.Lock()  # one snapshot at a time updates them
         self.names_written = True
@@ -93,28 +92,6 @@ class LedgerSource:
             engine.add_hooks(LedgerNames(engine))
         except RuntimeError:  # already started: names of tasks that failed only
             self.names_written = False
-
-    @property
-    def can_cancel(self) -> bool:
-        return True
-
-    @property
-    def can_retry(self) -> bool:
-        return True
-
-    def engine(self) -> TasQ:
-        engine = self._engine()
-        if engine is None:
-            raise RuntimeError(f"the engine {self.name!r} of this dashboard no longer exists")
-        return engine
-
-    def cancel(self, task_id: int) -> bool:
-        return bool(self.engine().cancel(task_id))
-
-    def retry(self, task_id: int) -> int:
-        new_id = int(self.engine().retry(task_id))
-        self._retried[task_id] = new_id
-        return new_id
 
     def snapshot(self, *, args: bool = True, limit: int = 50) -> Snapshot:
         engine = self.engine()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import heapq
 import time
-import weakref
 from bisect import bisect_left
 from collections import deque
 from typing import Any
@@ -33,13 +32,14 @@ from .describe import arguments, task_name, unwrap
 from .recorder import Live, Recorder
 from .records import Failure, NameSummary, Snapshot, TaskLine
 from .schedules import schedules_of
+from .source import EngineSource
 
 __all__ = ["MemorySource"]
 
 _RATE_WINDOW = 60.0  # seconds; rates are per minute over the last minute
 
 
-class MemorySource:
+class MemorySource(EngineSource):
     """The ``DashboardSource`` of one in-process engine (see the module's docstring).
 
     Made before the engine starts, it adds a ``Recorder`` to the engine's hooks. Made after,
@@ -49,8 +49,7 @@ class MemorySource:
     scope = "this process"
 
     def __init__(self, engine: TasQ, *, keep: int = 10_000, failures: int = 100) -> None:
-        self._engine = weakref.ref(engine)
-        self.name = engine.name
+        super().__init__(engine)
         self.recorder: Recorder | None = Recorder(engine, keep=keep, failures=failures)
         try:
             engine.add_hooks(self.recorder)
@@ -68,12 +67,6 @@ class MemorySource:
     @property
     def can_retry(self) -> bool:
         return self._engine_retry is not None or self.recorder is not None
-
-    def engine(self) -> TasQ:
-        engine = self._engine()
-        if engine is None:
-            raise RuntimeError(f"the engine {self.name!r} of this dashboard no longer exists")
-        return engine
 
     def cancel(self, task_id: int) -> bool:
         if self._engine_cancel is None:

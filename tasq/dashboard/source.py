@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from ..engine import TasQ
 from .records import Snapshot
 
-__all__ = ["DashboardSource", "source_for"]
+__all__ = ["DashboardSource", "EngineSource", "SharedSource", "source_for"]
 
 
 @runtime_checkable
@@ -46,6 +46,47 @@ class DashboardSource(Protocol):
     def cancel(self, task_id: int) -> bool: ...
 
     def retry(self, task_id: int) -> int: ...
+
+
+class EngineSource:
+    """What every source keeps of its engine: a weak reference (a dashboard never keeps an
+    engine alive) and its name, for the error once the engine is gone."""
+
+    def __init__(self, engine: TasQ) -> None:
+        self._engine = weakref.ref(engine)
+        self.name = engine.name
+
+    def engine(self) -> TasQ:
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError(f"the engine {self.name!r} of this dashboard no longer exists")
+        return engine
+
+
+class SharedSource(EngineSource):
+    """A source that reads what every process shares (a store, a broker's ledger): the
+    engine's own ``cancel`` and ``retry`` act from here, and the ids this process retried
+    failed tasks as are remembered for their failure cards."""
+
+    def __init__(self, engine: TasQ) -> None:
+        super().__init__(engine)
+        self._retried: dict[int, int] = {}  # failed id -> the id this process retried it as
+
+    @property
+    def can_cancel(self) -> bool:
+        return True
+
+    @property
+    def can_retry(self) -> bool:
+        return True
+
+    def cancel(self, task_id: int) -> bool:
+        return bool(self.engine().cancel(task_id))
+
+    def retry(self, task_id: int) -> int:
+        new_id = int(self.engine().retry(task_id))
+        self._retried[task_id] = new_id
+        return new_id
 
 
 _sources: weakref.WeakKeyDictionary[TasQ, DashboardSource] = weakref.WeakKeyDictionary()

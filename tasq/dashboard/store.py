@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import time
-import weakref
 from bisect import bisect_left
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..store import TaskRecord
 from .describe import call_arguments
 from .memory import quantile
 from .records import Failure, NameSummary, Snapshot, TaskLine
 from .schedules import schedules_of
+from .source import SharedSource
 
 if TYPE_CHECKING:
     from ..stored import StoreEngine
@@ -31,40 +31,13 @@ _RATE_WINDOW = 60.0
 _RECENT = 2_000  # the newest finished rows, over which the per-name figures are taken
 
 
-class StoreSource:
+class StoreSource(SharedSource):
     """The ``DashboardSource`` of ``TasQ(store=...)``."""
 
     scope = "every process sharing the store"
 
-    def __init__(self, engine: StoreEngine) -> None:
-        self._engine = weakref.ref(engine)
-        self.name = engine.name
-        self._retried: dict[int, int] = {}  # failed id -> the id this process retried it as
-
-    @property
-    def can_cancel(self) -> bool:
-        return True
-
-    @property
-    def can_retry(self) -> bool:
-        return True
-
-    def engine(self) -> StoreEngine:
-        engine = self._engine()
-        if engine is None:
-            raise RuntimeError(f"the engine {self.name!r} of this dashboard no longer exists")
-        return engine
-
-    def cancel(self, task_id: int) -> bool:
-        return self.engine().cancel(task_id)
-
-    def retry(self, task_id: int) -> int:
-        new_id = self.engine().retry(task_id)
-        self._retried[task_id] = new_id
-        return new_id
-
     def snapshot(self, *, args: bool = True, limit: int = 50) -> Snapshot:
-        engine = self.engine()
+        engine = cast("StoreEngine", self.engine())
         journal = engine.journal
         now = time.time()
         running = journal.listing(self.name, "running", limit)
