@@ -11,14 +11,31 @@ import importlib
 import inspect
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .checks import check_schedule
 from .decorators import BackgroundCall, BackgroundFunction
 from .task import TaskOptions
 
-__all__ = ["check_json", "find_qualified", "resolve_call", "resolve_name", "resolve_submit", "task_name"]
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+    from .engine import TasQ
+
+__all__ = [
+    "attempt_policy",
+    "check_json",
+    "checked_call",
+    "find_qualified",
+    "resolve_call",
+    "resolve_name",
+    "resolve_submit",
+    "task_name",
+]
 
 _SCALARS = (str, int, float, bool, type(None))
+# The name each function was found sendable under (see checked_call).
+_names: dict[tuple[Callable[..., object], str | None], str] = {}
 
 
 def resolve_call(task: object) -> tuple[Callable[..., object], tuple[Any, ...], dict[str, Any], TaskOptions]:
@@ -75,6 +92,34 @@ def task_name(fn: Callable[..., object], options: TaskOptions) -> str:
         f"cannot send {default} to a worker: {why}. Define it at module level in an importable module, "
         'or give it a unique name: @background(name="myapp.send_mail")'
     )
+
+
+def checked_call(
+    fn: Callable[..., object],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    options: TaskOptions,
+    delay: float | timedelta | datetime | None,
+    priority: int | None,
+) -> tuple[str, float, int]:
+    """A call that leaves the process, checked: (its name, seconds until due, priority).
+
+    The name's checks never change for one function, so each is made once."""
+    key = (fn, options.name)
+    name = _names.get(key)
+    if name is None:
+        name = _names[key] = task_name(fn, options)
+    check_json(name, args, kwargs)
+    seconds, priority = check_schedule(delay, priority, options)
+    return name, seconds, priority
+
+
+def attempt_policy(engine: TasQ, options: TaskOptions) -> tuple[int, float | None]:
+    """(max_retry, retry_delay) as a message or a row carries them: the task's own, else the
+    engine's; a callable delay travels as None and is looked up again by name where it runs."""
+    retry_delay = engine.retry_delay if options.retry_delay is None else options.retry_delay
+    max_retry = engine.max_retry if options.max_retry is None else options.max_retry
+    return max_retry, None if callable(retry_delay) else float(retry_delay)
 
 
 def check_json(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..checks import check_schedule, check_seconds
+from ..checks import check_seconds
 from ..exceptions import TasQClosed
 from ..hooks import checked_headers
-from ..payload import check_json, task_name
+from ..payload import attempt_policy, checked_call
 from ..task import TaskOptions
 from .execution import call_hook
 from .ledger import Ledger
@@ -52,9 +52,7 @@ class BrokerAccepting:
     ) -> int:
         if self._closed:
             raise TasQClosed(f"engine {self.name!r} is closed")
-        name = task_name(fn, options)
-        check_json(name, args, kwargs)
-        seconds, priority = check_schedule(delay, priority, options)
+        name, seconds, priority = checked_call(fn, args, kwargs, options, delay, priority)
         if timeout is not None:
             check_seconds("timeout", timeout)  # the broker never blocks a producer: nothing to bound
         if self._eager:
@@ -97,15 +95,15 @@ class BrokerAccepting:
         options: TaskOptions,
         headers: dict[str, str] | None = None,
     ) -> TaskMessage:
-        retry_delay = self.retry_delay if options.retry_delay is None else options.retry_delay
+        max_retry, retry_delay = attempt_policy(self, options)
         return TaskMessage(
             id=task_id,
             name=name,
             args=args,
             kwargs=kwargs,
             engine=self.name,
-            max_retry=self.max_retry if options.max_retry is None else options.max_retry,
-            retry_delay=None if callable(retry_delay) else float(retry_delay),
+            max_retry=max_retry,
+            retry_delay=retry_delay,
             results=self.results,
             producer=self._producer,
             headers={} if headers is None else headers,

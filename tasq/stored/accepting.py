@@ -13,19 +13,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..checks import check_schedule
-from ..payload import check_json, resolve_call, resolve_submit, task_name
-from ..store import NewTask
+from ..payload import attempt_policy, checked_call, resolve_call, resolve_submit
+from ..store import ClaimedTask, NewTask
+from ..store.writes import Row
 from ..task import TaskOptions
 
 if TYPE_CHECKING:
     from ..engine import TasQ
 
-__all__ = ["Accepted", "accepted_call", "accepted_submit"]
+__all__ = ["Accepted", "accepted", "accepted_call", "accepted_submit", "claimed_run"]
 
 _PLAIN = TaskOptions()
-# The name each function was found sendable under: the checks behind it never change.
-_names: dict[tuple[Callable[..., object], str | None], str] = {}
+# Where rows_of puts a row's encoded arguments and its time of acceptance.
+_ARGS, _KWARGS, _ENQUEUED_AT = 2, 3, 10
 
 
 class Accepted(NamedTuple):
@@ -63,13 +63,8 @@ def accepted(
     delay: float | timedelta | datetime | None,
     priority: int | None,
 ) -> Accepted:
-    key = (fn, options.name)
-    name = _names.get(key)
-    if name is None:
-        name = _names[key] = task_name(fn, options)
-    check_json(name, args, kwargs)
-    seconds, priority = check_schedule(delay, priority, options)
-    retry_delay = engine.retry_delay if options.retry_delay is None else options.retry_delay
+    name, seconds, priority = checked_call(fn, args, kwargs, options, delay, priority)
+    max_retry, retry_delay = attempt_policy(engine, options)
     row = NewTask(
         engine=engine.name,
         name=name,
@@ -77,8 +72,26 @@ def accepted(
         kwargs=kwargs,
         priority=priority,
         run_at=time.time() + seconds if seconds > 0 else 0.0,
-        max_retry=engine.max_retry if options.max_retry is None else options.max_retry,
-        retry_delay=None if callable(retry_delay) else float(retry_delay),
+        max_retry=max_retry,
+        retry_delay=retry_delay,
         rerun_lost=options.rerun_lost,
     )
     return Accepted(row, fn, options, args, kwargs)
+
+
+def claimed_run(task_id: int, task: NewTask, row: Row, headers: str) -> ClaimedTask:
+    """The run of a task stored claimed by this process, from the row as it was stored."""
+    return ClaimedTask(
+        id=task_id,
+        engine=task.engine,
+        name=task.name,
+        args=row[_ARGS],
+        kwargs=row[_KWARGS],
+        headers=headers,
+        priority=task.priority,
+        attempt=1,
+        max_retry=task.max_retry,
+        retry_delay=task.retry_delay,
+        rerun_lost=task.rerun_lost,
+        enqueued_at=row[_ENQUEUED_AT],
+    )

@@ -25,10 +25,10 @@ from ..control import check_each
 from ..exceptions import TaskCancelled, TasQClosed
 from ..hooks import checked_headers, given_up
 from ..options import EngineOptions
-from ..store import ClaimedTask, Journal, NewTask
-from ..store.writes import Row, rows_of
-from ..task import BackgroundCall, TaskOptions
-from .accepting import Accepted, accepted_call, accepted_submit
+from ..store import Journal
+from ..store.writes import rows_of
+from ..task import TaskOptions
+from .accepting import Accepted, accepted, accepted_call, accepted_submit, claimed_run
 from .control import StoreControl
 from .looking import StoreLooking
 from .lookup import Lookup
@@ -41,8 +41,6 @@ logger = logging.getLogger("tasq")
 P = ParamSpec("P")
 
 _NEW, _STARTED, _CLOSED = range(3)
-# Where rows_of puts a row's encoded arguments and its time of acceptance.
-_ARGS, _KWARGS, _ENQUEUED_AT = 2, 3, 10
 _LOOK_AT = 10_000  # outstanding ids kept before the store is asked which of them ended
 
 
@@ -239,7 +237,7 @@ class StoreEngine(StoreControl, StoreLooking):
     def _enqueue_call(
         self, fn: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
     ) -> int:
-        return self._accept(accepted_call(self, BackgroundCall(fn, args, kwargs, options), None, None))
+        return self._accept(accepted(self, fn, args, kwargs, options, None, None))
 
     def submit(self, fn: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs) -> int:
         """``enqueue`` for a ``@background`` or module-level function and its JSON arguments."""
@@ -308,7 +306,7 @@ class StoreEngine(StoreControl, StoreLooking):
         if runner is None:
             return task_id
         if owner is not None:
-            runner.push(_claimed(task_id, row, stored[0], headers), (item.fn, item.options))
+            runner.push(claimed_run(task_id, row, stored[0], headers), (item.fn, item.options))
         else:
             runner.stored(row.run_at or time.time())
         return task_id
@@ -381,21 +379,3 @@ class StoreEngine(StoreControl, StoreLooking):
     def __repr__(self) -> str:
         state = ("new", "started", "closed")[self._state]
         return f"<TasQ {self.name!r} {state} workers={self.workers} store={self.store!r}>"
-
-
-def _claimed(task_id: int, task: NewTask, row: Row, headers: str) -> ClaimedTask:
-    """The run of a task stored claimed by this process, from the row as it was stored."""
-    return ClaimedTask(
-        id=task_id,
-        engine=task.engine,
-        name=task.name,
-        args=row[_ARGS],
-        kwargs=row[_KWARGS],
-        headers=headers,
-        priority=task.priority,
-        attempt=1,
-        max_retry=task.max_retry,
-        retry_delay=task.retry_delay,
-        rerun_lost=task.rerun_lost,
-        enqueued_at=row[_ENQUEUED_AT],
-    )
