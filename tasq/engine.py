@@ -1,7 +1,7 @@
 """The contract every engine keeps, and the making of one from its options.
 
 ``TasQ(...)`` makes the thread engine (``tasq.thread``); ``TasQ(backend="dramatiq", ...)`` the
-engine of that backend, found by name (``engine_class``) and imported only when asked for.
+engine of that backend, found by name (``engines.engine_class``) and imported only when asked for.
 Both are ``TasQ``: what an integration may rely on is here, and what an engine can or cannot
 do is said by its capability flags, never by its type. ``engine.background`` and
 ``engine.periodic`` are the decorators bound to an engine (``binding.py``).
@@ -9,7 +9,6 @@ do is said by its capability flags, never by its type. ``engine.background`` and
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any, ClassVar, Literal, ParamSpec
 from . import lifecycle
 from .binding import BoundDecorators
 from .checks import check_bool
+from .engines import engine_class
 from .hooks import Hooks
 from .options import EngineOptions, check_option
 from .task import RetryDelay, Stats, TaskResult
@@ -374,29 +374,3 @@ _init = inspect.signature(TasQ.__init__)
 TasQ.__signature__ = _init.replace(  # type: ignore[attr-defined]
     parameters=list(_init.parameters.values())[1:], return_annotation=inspect.Signature.empty
 )
-
-# The thread engine is core; the store's engine and the backends are imported by name when
-# first asked for.
-_THREAD = "tasq.thread"
-_STORED = "tasq.stored"
-
-
-def engine_class(backend: str, store: object = None) -> type[TasQ]:
-    """The engine class of ``backend`` (with ``store``, the store's), with a clear error for an
-    unknown or missing one."""
-    if not isinstance(backend, str):
-        raise TypeError(f"backend must be a str, not {type(backend).__name__}")
-    if store is not None:
-        if backend != "thread":
-            raise ValueError(
-                f"store= keeps the tasks of the in-process engine; backend={backend!r} keeps them in its "
-                "broker: leave store unset, or use the default backend"
-            )
-        stored: type[TasQ] = importlib.import_module(_STORED).StoreEngine
-        return stored
-    if backend == "thread":
-        engine: type[TasQ] = importlib.import_module(_THREAD).ThreadEngine
-        return engine
-    backends: Any = importlib.import_module("tasq.backends")  # its registry: name -> engine class
-    found: type[TasQ] = backends.engine_class(backend)
-    return found
