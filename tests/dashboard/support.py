@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tasq import TasQ
-from tasq.dashboard import DashboardSource, Failure, Snapshot, source_for
+from tasq.dashboard import Dashboard, DashboardSource, Failure, Request, SessionCsrf, Snapshot, source_for
 from tests.services import services_required
 
 CHROMIUM = os.environ.get("TASQ_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -212,3 +212,26 @@ def chrome(width: int = 1280, height: int = 900) -> Iterator[Any]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def admin_asker(source: DashboardSource) -> Callable[[str, str], tuple[int, bytes]]:
+    """``ask(method, path) -> (status, body)``: the dashboard of ``source`` as a signed-in
+    admin of the same origin with a valid CSRF token would see it."""
+    csrf = SessionCsrf(b"key", "session")
+    dashboard = Dashboard(source)
+
+    def ask(method: str, path: str) -> tuple[int, bytes]:
+        request = Request(
+            method=method,
+            path=path,
+            mount="/tasq",
+            role="admin",
+            csrf=csrf,
+            own_origin="http://app.example",
+            origin="http://app.example",
+            form={"csrf_token": csrf.token()},
+        )
+        response = dashboard.handle(request)
+        return response.status, response.body
+
+    return ask

@@ -12,18 +12,15 @@ import pytest
 
 from tasq import TasQ
 from tasq.dashboard import (
-    Dashboard,
     DashboardSource,
     LedgerSource,
     MemorySource,
-    Request,
-    SessionCsrf,
     Snapshot,
     source_for,
 )
 from tests.backends import tasks
 from tests.backends.conftest import WorkerProcess, clean_redis
-from tests.dashboard.support import wait_until
+from tests.dashboard.support import admin_asker, wait_until
 from tests.services import REDIS_URL, require
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.services]
@@ -111,22 +108,7 @@ def test_a_broker_engine_shows_what_its_workers_ran(worker: WorkerProcess, web: 
         other.close(timeout=5)
 
     # The actions, through the dashboard's own JSON and POST handling.
-    csrf = SessionCsrf(b"key", "session")
-    dashboard = Dashboard(source)
-
-    def ask(method: str, path: str) -> tuple[int, bytes]:
-        request = Request(
-            method=method,
-            path=path,
-            mount="/tasq",
-            role="admin",
-            csrf=csrf,
-            own_origin="http://app.example",
-            origin="http://app.example",
-            form={"csrf_token": csrf.token()},
-        )
-        response = dashboard.handle(request)
-        return response.status, response.body
+    ask = admin_asker(source)
 
     status, body = ask("GET", "/data.json")
     shown = json.loads(body)

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from tasq import TasQ
-from tasq.dashboard import Dashboard, Request, SessionCsrf, source_for
+from tasq.dashboard import source_for
 from tasq.dashboard.store import StoreSource
 from tests.backends import tasks
 from tests.backends.conftest import ROOT, tasq_command
-from tests.dashboard.support import wait_until
+from tests.dashboard.support import admin_asker, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -85,22 +85,7 @@ def test_a_web_process_shows_what_a_store_worker_ran(store: str, worker: subproc
         assert source.snapshot(args=False).failures[0].args is None
         assert not set(added) & {line.task_id for line in (*snapshot.running, *snapshot.waiting)}
 
-        csrf = SessionCsrf(b"key", "session")
-        dashboard = Dashboard(source)
-
-        def ask(method: str, path: str) -> tuple[int, bytes]:
-            request = Request(
-                method=method,
-                path=path,
-                mount="/tasq",
-                role="admin",
-                csrf=csrf,
-                own_origin="http://app.example",
-                origin="http://app.example",
-                form={"csrf_token": csrf.token()},
-            )
-            response = dashboard.handle(request)
-            return response.status, response.body
+        ask = admin_asker(source)
 
         status, body = ask("GET", "/data.json")
         assert status == 200 and json.loads(body)["failures"][0]["name"] == FAIL
