@@ -30,6 +30,7 @@ from ..exceptions import TasQClosed
 from ..hooks import call_guarded, checked_headers, describe, hook_raised
 from ..task import TaskOptions
 from .backpressure import release_space, take_space_or_raise, wait_for_space
+from .closing import NEW
 from .eager import run_eagerly
 from .entry import Call, Entry, TaskState, task_name
 from .outcomes import cancel, cancel_queued
@@ -53,7 +54,6 @@ __all__ = [
 ]
 
 GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
-_NEW = 0  # ThreadEngine._state before start()
 _MethodType = types.MethodType
 _FunctionType = types.FunctionType
 
@@ -119,7 +119,7 @@ async def accept_async(
 def start_and_accept(
     engine: ThreadEngine, call: Call, options: TaskOptions | None, seconds: float, priority: int, holds_slot: bool
 ) -> int:
-    if engine.autostart and engine._state == _NEW:
+    if engine.autostart and engine._state == NEW:
         try:
             engine.start()
         except TasQClosed:

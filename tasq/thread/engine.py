@@ -2,8 +2,9 @@
 
 This class holds the engine's state and its public methods; each step a task goes through
 is a module of its own: ``accept`` (in), ``priority`` and ``backpressure`` (waiting),
-``workers`` (running), ``outcomes`` (reported once), ``eager``, and ``accounting`` (join,
-stats, result). ``enqueue`` keeps the commonest case inline: it is the hot path.
+``workers`` (running), ``outcomes`` (reported once), ``eager``, ``accounting`` (join,
+stats, result) and ``closing`` (close, shutdown, a forked child). ``enqueue`` keeps the
+commonest case inline: it is the hot path.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import inspect
 import itertools
 import logging
 import threading
-import time
 import types
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -22,10 +22,9 @@ from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any, ParamSpec
 
 from .. import lifecycle
-from ..checks import check_seconds, remaining
 from ..engine import TasQ
 from ..exceptions import TasQClosed
-from ..hooks import HookLists, given_up
+from ..hooks import HookLists
 from ..options import EngineOptions
 from ..task import BackgroundCall, TaskOptions
 from . import accounting
@@ -40,10 +39,9 @@ from .accept import (
     task_types,
 )
 from .aio import LoopThread
-from .backpressure import wake_async_space_waiters
+from .closing import CLOSED, NEW, STARTED, Closing
 from .control import Control
 from .entry import Entry
-from .outcomes import abandon_running, cancel_all, cancel_queued
 from .priority import make_ready
 from .results import ResultStore
 from .scheduler import Scheduler
@@ -56,14 +54,13 @@ logger = logging.getLogger("tasq")
 
 P = ParamSpec("P")
 
-_NEW, _STARTED, _CLOSED = range(3)
 _FunctionType = types.FunctionType
 _MethodType = types.MethodType
 _NONE_CHECKED: Any = object()  # no function has taken the put-only path yet
 _NO_BROKER = "broker_url needs a distributed backend, e.g. TasQ(backend='dramatiq', broker_url=...)"
 
 
-class ThreadEngine(accounting.Accounting, Control, TasQ):
+class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
     """``TasQ`` on a pool of worker threads: ``TasQ(...)`` with the default ``backend="thread"``."""
 
     # Every capability TasQ declares (with what each means) is this engine's.
@@ -111,7 +108,7 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._ids = itertools.count(1)
-        self._state = _NEW
+        self._state = NEW
         self._last_checked: Any = _NONE_CHECKED  # the function last checked to take the put-only path
         self._hooked = HookLists(self._hooks)
         self._reset_runtime(first_id=1)
@@ -172,7 +169,7 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
             and not self._closed
             and not self.queue_size
             and self.time_limit is None
-            and (self._state == _STARTED or not self.autostart)
+            and (self._state == STARTED or not self.autostart)
         )
         self._put_only = (
             straight_in and self._results is None and not self._hooked.after_enqueue and not self._hooked.before_enqueue
@@ -181,7 +178,7 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
 
     def _eager_changed(self) -> None:
         with self._lock:
-            if not self._eager and self._state == _STARTED and not self._threads:
+            if not self._eager and self._state == STARTED and not self._threads:
                 self._spawn_workers()
             self._refresh_paths()
 
@@ -191,19 +188,19 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
 
     @property
     def started(self) -> bool:
-        return self._state == _STARTED
+        return self._state == STARTED
 
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._state == _STARTED:
+        if self._state == STARTED:
             return
         with self._lock:
-            if self._state == _CLOSED:
+            if self._state == CLOSED:
                 raise TasQClosed(f"engine {self.name!r} is closed")
-            if self._state == _STARTED:
+            if self._state == STARTED:
                 return
-            self._state = _STARTED
+            self._state = STARTED
             if not self._eager:  # an eager engine runs everything in its callers' threads
                 self._spawn_workers()
             self._refresh_paths()
@@ -224,98 +221,6 @@ class ThreadEngine(accounting.Accounting, Control, TasQ):
         self._live_workers = self.workers
         for thread in self._threads:
             thread.start()
-
-    def close(self, wait: bool = True, timeout: float | None = None, cancel_pending: bool = False) -> list[int]:
-        """Stop accepting tasks; run what is pending (or cancel it); wait for running tasks.
-
-        Tasks not due yet (delays, retries) are cancelled. With ``timeout``, tasks that have
-        not started by then are cancelled too. Returns the ids still running on return.
-        """
-        if timeout is not None:
-            timeout = check_seconds("timeout", timeout)
-        me = threading.get_ident()
-        if me in self._reentered:
-            # close() from inside close() (an on_failed of a task it cancels) or from an
-            # after_enqueue hook (its task is counted, not yet queued): it cannot wait for itself.
-            return self._close(wait=False, timeout=timeout, cancel_pending=cancel_pending)
-        self._reentered.add(me)
-        try:
-            return self._close(wait, timeout, cancel_pending)
-        finally:
-            self._reentered.discard(me)
-
-    def _close(self, wait: bool, timeout: float | None, cancel_pending: bool) -> list[int]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._space:
-            first_close = not self._closed
-            self._closed = True
-            self._put_only = self._straight_in = False
-            was_started = self._state == _STARTED
-            self._state = _CLOSED
-            self._space.notify_all()
-        if first_close:
-            lifecycle.engine_closing(self)  # periodic schedules stop before the queue drains
-            wake_async_space_waiters(self)
-            cancel_all(self, self._scheduler.stop(), "that were not due yet")
-            if cancel_pending or not was_started:
-                cancel_queued(self)
-            for _ in self._threads:
-                self._ready.put(None)
-        elif cancel_pending:
-            cancel_queued(self)
-        if threading.current_thread() in self._threads or self._loop.is_current():
-            wait = False  # a task (or its callback) that closes its own engine cannot wait for itself
-        if not wait:
-            return self.running_ids()
-        if self._threads and not self._workers_gone.wait(remaining(deadline)):
-            cancel_queued(self)
-        self.join(remaining(deadline))
-        still_running = self.running_ids()
-        if still_running:
-            shown = ", ".join(map(str, still_running[:20])) + (", ..." if len(still_running) > 20 else "")
-            logger.warning(
-                "engine %r closed with %d task(s) still running: %s",
-                self.name,
-                len(still_running),
-                shown,
-                extra={"task_id": None, "task_ids": still_running},
-            )
-        elif self._outstanding() <= 0:
-            self._loop.stop()
-            self._watchdog.stop()
-            lifecycle.forget(self)
-        return still_running
-
-    def shutdown(self, reason: str = "the app shut down", *, timeout: float | None = None) -> None:
-        """Close for good: drain within ``timeout`` (default: ``shutdown_timeout``), then report
-        each task still running as cancelled, saying ``reason``. Again does nothing.
-
-        For an app's shutdown: afterwards every id the engine accepted has been reported. A
-        task cut short goes on in its thread, but its outcome is no longer reported.
-        """
-        if self._abandoning:
-            return
-        try:
-            self.close(timeout=self.shutdown_timeout if timeout is None else timeout)
-        finally:
-            # Also when close() was cut short (a second Ctrl-C raises in the middle of it):
-            # what has not started is reported cancelled, then what still runs.
-            self._closed = True
-            cancel_all(self, self._scheduler.stop(), "that were not due yet")
-            cancel_queued(self)
-            abandon_running(self, given_up(reason))
-            self._watchdog.stop()
-            lifecycle.forget(self)
-
-    def _after_fork_in_child(self) -> None:
-        was_started = self._state == _STARTED
-        next_id = next(self._ids)
-        self._ids = itertools.count(next_id)
-        if was_started and not self._closed:
-            # Threads do not survive fork(): the child's workers start with its first task.
-            self._state = _NEW
-            self.autostart = True
-        self._reset_runtime(first_id=next_id)
 
     # -- enqueueing -------------------------------------------------------------------
 
