@@ -360,6 +360,11 @@ class TasQ(BoundDecorators):
         """The ids of the tasks running right now."""
         raise NotImplementedError
 
+    def _settle_before_exit(self, timeout: float) -> bool:
+        """After ``close(wait=False)`` as the process exits: wait up to ``timeout`` for what this
+        process must still finish itself; True once nothing is left."""
+        return self.join(timeout)
+
     def stats(self) -> Stats:
         raise NotImplementedError
 

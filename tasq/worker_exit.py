@@ -72,7 +72,7 @@ def _drain() -> None:
         timeout = budget if engine.shutdown_timeout is None else min(budget, engine.shutdown_timeout)
         deadline = started + timeout
         while not hurry.is_set() and time.monotonic() < deadline:
-            if engine.join(min(_POLL, max(0.0, deadline - time.monotonic()))):
+            if engine._settle_before_exit(min(_POLL, max(0.0, deadline - time.monotonic()))):
                 break
         # What is left is cancelled now, each task reported; the engine's own exit handler
         # then finds it shut down already.

@@ -73,7 +73,9 @@ class Metrics(Hooks):
     def after_done(self, task_id: int, return_value: object) -> None:
         with self._lock:
             self.counts["done"] += 1
-            self._latencies.append(time.perf_counter() - self._enqueued_at.pop(task_id))
+            enqueued_at = self._enqueued_at.pop(task_id, None)
+            if enqueued_at is not None:  # with a store, another process may have enqueued it
+                self._latencies.append(time.perf_counter() - enqueued_at)
 
     def after_failed(self, task_id: int, error: BaseException) -> None:
         with self._lock:

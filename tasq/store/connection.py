@@ -116,8 +116,9 @@ class Handle:
         if self._connection is None:
             connection = self._connection = self._open()
             # A handle dropped without close() (an engine never closed) closes its connection
-            # as it goes, in the process that opened it: never one a child inherited.
-            weakref.finalize(self, _close_if_opened_here, connection, os.getpid())
+            # as it goes, in the process that opened it: never one a child inherited. Not at
+            # interpreter exit, where the exit drain still records outcomes through it.
+            weakref.finalize(self, _close_if_opened_here, connection, os.getpid()).atexit = False
         return self._connection
 
     def _after_fork(self) -> None:

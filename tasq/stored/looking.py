@@ -72,6 +72,12 @@ class StoreLooking(TasQ):
                 self._changed.wait(pause if left is None else min(pause, left))
             pause = min(pause * 2, 0.1)
 
+    def _settle_before_exit(self, timeout: float) -> bool:
+        """Only the runs of this process: what is pending stays in the store for the others
+        and the next start, whichever process enqueued it."""
+        runner = self._runner
+        return runner is None or runner.wait_stopped(timeout)
+
     def running_ids(self) -> list[int]:
         """The ids of this engine's tasks running in this process."""
         runner = self._runner

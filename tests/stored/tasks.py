@@ -141,3 +141,12 @@ def record_id(path: str, tag: int) -> None:
         os.write(fd, f"{tag}\n".encode())
     finally:
         os.close(fd)
+
+
+@background
+def linger(path: str, seconds: float) -> str:
+    """Records its start, sleeps ``seconds``, records its end: a run seen whole or cut short."""
+    append_line(path, {"tag": "start", "pid": os.getpid(), "t": time.time()})
+    time.sleep(seconds)
+    append_line(path, {"tag": "end", "pid": os.getpid(), "t": time.time()})
+    return "lingered"

@@ -125,6 +125,7 @@ def free_port() -> int:
 class Outcome:
     acknowledged: list[int] = field(default_factory=list)
     kills: dict[int, float] = field(default_factory=dict)  # pid -> when it was killed
+    errors: list[str] = field(default_factory=list)  # what stopped the killer thread
 
 
 def load_and_kill(server: Server, total: int, send: Callable[[int], int | None]) -> Outcome:
@@ -145,17 +146,32 @@ def load_and_kill(server: Server, total: int, send: Callable[[int], int | None])
                 outcome.acknowledged.append(task_id)
 
     def killer() -> None:
-        for moment in moments:
-            while sent[0] < moment and not finished.is_set():
-                time.sleep(0.002)
-            deadline = time.monotonic() + 20
-            while len(server.workers()) < 2 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            victim = server.workers()[0]
-            os.kill(victim, signal.SIGKILL)
-            outcome.kills[victim] = time.time()
-            while victim in server.workers() and time.monotonic() < deadline:
-                time.sleep(0.005)
+        try:
+            for moment in moments:
+                while sent[0] < moment and not finished.is_set():
+                    time.sleep(0.002)
+                kill_one()
+        except BaseException as exc:  # reported by check(), with the server's log
+            outcome.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def kill_one() -> None:
+        """SIGKILL the oldest worker once both are up; a worker that is gone before the
+        signal reaches it (the server replaced it meanwhile) is looked for again."""
+        deadline = time.monotonic() + 60
+        while True:
+            workers = server.workers()
+            if len(workers) >= 2:
+                victim = workers[0]
+                try:
+                    os.kill(victim, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                outcome.kills[victim] = time.time()
+                break
+            assert time.monotonic() < deadline, f"{server.name} has {len(workers)} workers after 60 s"
+            time.sleep(0.01)
+        while victim in server.workers() and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     finished = threading.Event()
     thread = threading.Thread(target=killer)
@@ -193,6 +209,7 @@ def wait_until_settled(store_file: Path, timeout: float) -> dict[int, sqlite3.Ro
 def check(outcome: Outcome, rows: dict[int, sqlite3.Row], run_log: Path, total: int) -> str:
     """The promise's assertions over the store and the run log; a summary line."""
     acknowledged = outcome.acknowledged
+    assert not outcome.errors, f"the killer stopped: {outcome.errors}"
     assert len(outcome.kills) == 2 * KILLS_PER_WORKER
     assert len(acknowledged) == len(set(acknowledged)) >= total // 2, "too few requests were answered"
     assert set(acknowledged) <= set(rows), "an acknowledged id is not in the store"
