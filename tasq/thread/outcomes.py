@@ -39,11 +39,11 @@ from ..hooks import (
     call_guarded,
     callback_raised,
     describe,
+    enabled_for,
     log_cancelled,
     log_cancelled_many,
     log_failed,
     log_retry,
-    logger,
 )
 from ..retry import next_attempt
 from ..task import TaskStatus
@@ -231,7 +231,7 @@ def report_failed(
     if cancelled:
         log_cancelled(task_id, error, log_level)
         count(engine, CANCELLED, counts)
-    elif logger.isEnabledFor(ERROR):  # nothing to describe for a logger that drops the record
+    elif enabled_for(ERROR):  # nothing to describe for a logger that drops the record
         log_failed(task_id, describe(call), error)
     if counts is not None:
         counts[FAILED] += 1  # inline: this runs once per failure
