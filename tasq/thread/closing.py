@@ -114,7 +114,7 @@ def _close(engine: ThreadEngine, wait: bool, timeout: float | None, cancel_pendi
             engine.name,
             len(still_running),
             shown,
-            extra={"task_id": None, "task_ids": still_running},
+            extra={"task_id": None, "task_ids": still_running, "engine": engine.name},
         )
     elif engine._outstanding() <= 0:
         engine._loop.stop()

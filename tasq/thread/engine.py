@@ -205,7 +205,7 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
                 self._spawn_workers()
             self._refresh_paths()
         self._scheduler.enable()
-        logger.debug("engine %r started", self.name, extra={"task_id": None})
+        logger.debug("engine %r started", self.name, extra={"task_id": None, "engine": self.name})
         lifecycle.engine_started(self)
 
     def _spawn_workers(self) -> None:

@@ -147,7 +147,7 @@ def settle_error(
         counts[RETRIED] += 1  # inline: this runs once per retry
     else:
         count(engine, RETRIED, None)
-    log_retry(task_id, attempt, max_retry, delay, error)
+    log_retry(engine.name, task_id, attempt, max_retry, delay, error)
     for hook in engine._hooked.after_retry:
         call_guarded(hook, task_id, error)
     if state is None:
@@ -187,7 +187,7 @@ def report_done(engine: ThreadEngine, entry: Entry, value: object, counts: list[
         try:
             on_done(task_id)
         except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-            callback_raised("on_done", task_id, error)
+            callback_raised(engine.name, "on_done", task_id, error)
     if counts is not None:
         counts[DONE] += 1  # inline: this runs once per task
     else:
@@ -227,12 +227,12 @@ def report_failed(
         try:
             on_failed(task_id, error)
         except BaseException as callback_error:  # noqa: BLE001 - a callback never ends a worker
-            callback_raised("on_failed", task_id, callback_error)
+            callback_raised(engine.name, "on_failed", task_id, callback_error)
     if cancelled:
-        log_cancelled(task_id, error, log_level)
+        log_cancelled(engine.name, task_id, error, log_level)
         count(engine, CANCELLED, counts)
     elif enabled_for(ERROR):  # nothing to describe for a logger that drops the record
-        log_failed(task_id, describe(call), error)
+        log_failed(engine.name, task_id, describe(call), error)
     if counts is not None:
         counts[FAILED] += 1  # inline: this runs once per failure
     else:

@@ -119,7 +119,7 @@ def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:
                 try:
                     on_done(task_id)
                 except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-                    callback_raised("on_done", task_id, error)
+                    callback_raised(engine.name, "on_done", task_id, error)
             counts[0] += 1  # DONE, as a literal: this line runs once per task
             if engine._joiners:
                 engine._notify_joiners()
@@ -141,7 +141,7 @@ def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:
                 break
             counts[2] += 1  # RETRIED, as a literal: this line runs once per retry
             if enabled_for(WARNING):
-                log_retry(task_id, number, max_retry, 0.0, asked)
+                log_retry(engine.name, task_id, number, max_retry, 0.0, asked)
             number += 1
             slots[index] = task_id
             try:
@@ -208,7 +208,7 @@ def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: R
                 try:
                     on_done(task_id)
                 except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-                    callback_raised("on_done", task_id, error)
+                    callback_raised(engine.name, "on_done", task_id, error)
             counts[DONE] += 1
             if engine._joiners:
                 engine._notify_joiners()
