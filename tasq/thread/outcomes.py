@@ -81,21 +81,30 @@ def settle(engine: ThreadEngine, entry: Entry, value: object, counts: list[int] 
 
 
 def spawn(engine: ThreadEngine, entry: Entry, coro: Awaitable[object]) -> None:
+    """Run an attempt's coroutine on the engine's loop, through its ``around_coroutine`` hooks.
+
+    An error here (a hook that raised, no thread at interpreter shutdown) is settled after
+    the ``except`` clause that caught it: at close, a retry it asks for runs at once in this
+    thread (``settle_error``), and must not run inside the handling of this attempt's error.
+    """
     task_id = entry[0]
+    failure: BaseException | None = None
     try:
         for wrap in engine._hooked.around_coroutine:
             coro = wrap(task_id, coro)
     except BaseException as error:  # noqa: BLE001 - a hook that raises fails that attempt
+        failure = error
+    if failure is None:
+        engine._detached[task_id] = entry
+        try:
+            engine._loop.spawn(coro, functools.partial(_async_outcome, engine, entry), contextvars.copy_context())
+        except RuntimeError as error:  # no thread can start at interpreter shutdown
+            engine._detached.pop(task_id, None)
+            failure = error
+    if failure is not None:
         _close_quietly(coro)
-        settle_error(engine, entry, error, None)
-        return
-    engine._detached[task_id] = entry
-    try:
-        engine._loop.spawn(coro, functools.partial(_async_outcome, engine, entry), contextvars.copy_context())
-    except RuntimeError as error:  # no thread can start at interpreter shutdown
-        engine._detached.pop(task_id, None)
-        _close_quietly(coro)
-        settle_error(engine, entry, error, None)
+        settle_error(engine, entry, failure, None)
+        failure = None  # this frame is in its traceback: no reference cycle left behind
 
 
 def _async_outcome(engine: ThreadEngine, entry: Entry, value: object, error: BaseException | None) -> None:
@@ -127,7 +136,8 @@ def settle_error(
     """An attempt raised ``error``: the task fails, or (``RetryTask``) its next attempt is planned.
 
     With ``here`` (a worker calling), a next attempt due now is returned for the caller to
-    run itself; otherwise the result is None.
+    run itself; otherwise the result is None, and at close such an attempt runs inside this
+    call: a caller without ``here`` calls it after the ``except`` clause that caught ``error``.
     """
     if not isinstance(error, RetryTask):
         report_failed(engine, entry, error, counts)
