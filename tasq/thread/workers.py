@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from ..context import set_thread_engine
 from ..exceptions import RetryTask
-from ..hooks import DONE, _running, call_guarded, callback_raised, enabled_for, hook_raised, log_retry
+from ..hooks import _running, call_guarded, callback_raised, enabled_for, hook_raised, log_retry
 from ..retry import next_attempt
 from .backpressure import release_space
 from .entry import TOKEN, Entry, TaskState, running_task
@@ -199,7 +199,7 @@ def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: R
                 continue
         else:
             slots[index] = 0
-            if engine._abandoning or type(value) is _CoroutineType:
+            if (value is not None and type(value) is _CoroutineType) or engine._abandoning:
                 started_first(task_id, started)
                 settle(engine, entry, value, counts)
                 continue
@@ -209,7 +209,7 @@ def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: R
                     on_done(task_id)
                 except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
                     callback_raised(engine.name, "on_done", task_id, error)
-            counts[DONE] += 1
+            counts[0] += 1  # DONE, as a literal: this line runs once per task
             if engine._joiners:
                 engine._notify_joiners()
             continue
