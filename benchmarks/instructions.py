@@ -1,18 +1,21 @@
 """Instructions per task under callgrind: TasQ against its floor, counted rather than timed.
 
     python -m benchmarks.instructions RetryError3 [NAME ...] [--small 2000] [--large 12000]
-                                      [--jobs 1] [--keep DIR]
-    python -m benchmarks.instructions all
+                                      [--repeat 1] [--jobs 1] [--keep DIR]
+    python -m benchmarks.instructions all --repeat 3 --jobs 2
 
 Each named benchmark runs under ``valgrind --tool=callgrind`` for TasQ and for its floor,
 each at ``--small`` and ``--large`` tasks; a side's instructions per task is
 ``(Ir(large) - Ir(small)) / (large - small)``, so that start-up, imports and teardown
-cancel. Wall clocks on a shared two-core machine drift; instruction counts do not (the
-threads' interleaving still moves them by a percent or so). A run takes a minute or two.
+cancel. Wall clocks on a shared two-core machine drift; instruction counts do not, but the
+threads' interleaving still moves them (how long the queue gets decides how much the
+garbage collector traverses): a few percent from one run to the next. ``--repeat R`` runs
+each size R times and reports the median per-task figure and the range. A run of one
+benchmark takes about a minute per repetition.
 
-``--keep DIR`` keeps the callgrind files (``DIR/RetryError3-tasq-12000.out`` ...) for
-``callgrind_annotate --inclusive=yes DIR/RetryError3-tasq-12000.out``, which shows where the
-instructions go; ``--jobs 2`` runs two valgrinds at a time.
+``--keep DIR`` keeps the callgrind files (``DIR/RetryError3-tasq-12000-1.out`` ...) for
+``callgrind_annotate --inclusive=yes DIR/RetryError3-tasq-12000-1.out``, which shows where
+the instructions go; ``--jobs 2`` runs two valgrinds at a time.
 
 The names, each the end-to-end trial of the benchmark module it comes from:
 
@@ -32,6 +35,7 @@ import logging
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,9 +85,9 @@ def child(name: str, side: str, n: int) -> None:
 _TOTAL = re.compile(rb"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 
 
-def instructions(name: str, side: str, n: int, keep: Path) -> int:
+def instructions(name: str, side: str, n: int, repetition: int, keep: Path) -> int:
     """Ir of a whole process running one trial of ``n`` tasks, under callgrind."""
-    out = keep / f"{name}-{side}-{n}.out"
+    out = keep / f"{name}-{side}-{n}-{repetition}.out"
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -111,6 +115,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"{', '.join(NAMES)}, or all (the default)")
     parser.add_argument("--small", type=int, default=2_000)
     parser.add_argument("--large", type=int, default=12_000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each size; the median is reported")
     parser.add_argument("--jobs", type=int, default=1, help="valgrind runs at a time")
     parser.add_argument("--keep", type=Path, help="keep the callgrind files here")
     parser.add_argument("--child", nargs=3, metavar=("NAME", "SIDE", "N"), help=argparse.SUPPRESS)
@@ -125,24 +130,34 @@ def main(argv: list[str]) -> int:
         parser.error(f"unknown benchmark {unknown[0]!r}: one of {', '.join(NAMES)}, or all")
     if not 0 < args.small < args.large:
         parser.error("--small must be above 0 and below --large")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (apt-get install valgrind)")
     keep = args.keep or Path(tempfile.mkdtemp(prefix="tasq-callgrind-"))
     keep.mkdir(parents=True, exist_ok=True)
-    runs = [(name, side, n) for name in names for side in sides(name) for n in (args.small, args.large)]
+    repetitions = range(1, args.repeat + 1)
+    sizes = (args.small, args.large)
+    runs = [(name, side, n, r) for r in repetitions for name in names for side in sides(name) for n in sizes]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         counted = dict(zip(runs, pool.map(lambda run: instructions(*run, keep), runs), strict=True))
     span = args.large - args.small
     print(f"instructions per task, (Ir(N={args.large:,}) - Ir(N={args.small:,})) / {span:,}; files in {keep}")
-    print(f"{'benchmark':<16} {'side':<13} {'Ir/task':>10} {'x floor':>8}  target")
+    print(f"{'benchmark':<16} {'side':<13} {'Ir/task':>10} {'range':>15} {'x floor':>8}  target")
     for name in names:
-        per = {side: (counted[name, side, args.large] - counted[name, side, args.small]) / span for side in sides(name)}
-        for side, value in per.items():
-            ratio = value / per["floor"]
+        per: dict[str, list[float]] = {side: [] for side in sides(name)}
+        for side, values in per.items():
+            for r in repetitions:
+                values.append((counted[name, side, args.large, r] - counted[name, side, args.small, r]) / span)
+        floor = statistics.median(per["floor"])
+        for side, values in per.items():
+            value = statistics.median(values)
+            ratio = value / floor
+            spread = f"{min(values):,.0f}-{max(values):,.0f}"
             target = ""
             if side == "tasq":
                 target = f"<= {TARGETS[name]}x " + ("met" if ratio <= TARGETS[name] else "MISSED")
-            print(f"{name:<16} {side:<13} {value:>10,.0f} {ratio:>7.2f}x  {target}")
+            print(f"{name:<16} {side:<13} {value:>10,.0f} {spread:>15} {ratio:>7.2f}x  {target}")
     return 0
 
 
