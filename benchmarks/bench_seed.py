@@ -204,22 +204,24 @@ def _logging_alone(kind: type, n: int) -> Trial:
                     if kind is RetryError3:
                         for attempt in range(1, MAX_RETRY):
                             log.warning(
-                                "task %d asked for a retry (attempt %d of %d), next attempt in %.3fs: %s",
+                                "engine %r: task %d asked for a retry (attempt %d of %d), next attempt in %.3fs: %s",
+                                "default",
                                 task_id,
                                 attempt,
                                 MAX_RETRY,
                                 0.0,
                                 retry,
-                                extra={"task_id": task_id, "attempt": attempt},
+                                extra={"task_id": task_id, "attempt": attempt, "engine": "default"},
                             )
                     log.error(
-                        "task %d (%s) failed: %s: %s",
+                        "engine %r: task %d (%s) failed: %s: %s",
+                        "default",
                         task_id,
                         "bench.Task.do",
                         type(error).__name__,
                         error,
                         exc_info=error,
-                        extra={"task_id": task_id},
+                        extra={"task_id": task_id, "engine": "default"},
                     )
             return time.perf_counter() - started
 

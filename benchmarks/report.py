@@ -134,6 +134,8 @@ def markdown(
         "",
         "This page is written by `make bench` (`benchmarks/report.py`); it is the one place",
         "where the measured figures are kept, and the rest of the documentation links here.",
+        "Per-task costs that wall clocks blur are also counted in instructions, TasQ against its",
+        "floor, by `python -m benchmarks.instructions` (callgrind; see its docstring).",
         "",
         "| machine | |",
         "|---|---|",

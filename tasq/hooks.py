@@ -2,6 +2,8 @@
 
 The thread engine and a broker's executor both report an outcome through these, so that a
 task's failure, cancellation or retry reads the same in the log whichever engine ran it.
+Each such record names its engine, as the engine's own lines do: ``engine 'orders': task 7
+...`` in the message, and ``extra={"task_id": 7, "engine": "orders"}`` on the record.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "checked_headers",
     "current_task",
     "describe",
+    "enabled_for",
     "given_up",
     "hook_raised",
     "log_cancelled",
@@ -39,6 +42,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("tasq")
+# ``logger.isEnabledFor`` bound once: looking the method up on the logger each time costs
+# more than the call itself, and the hot paths ask before every record they might make.
+enabled_for = logger.isEnabledFor
 
 # The indices of an engine's outcome counts: [done, failed, retried, cancelled].
 DONE, FAILED, RETRIED, CANCELLED = range(4)
@@ -172,39 +178,52 @@ def hook_raised(hook: Callable[..., object], task_id: int | None, error: BaseExc
     logger.error("hook %s raised for task %s", describe(hook), task_id, exc_info=error, extra={"task_id": task_id})
 
 
-def callback_raised(which: str, task_id: int, error: BaseException) -> None:
-    logger.error("%s callback raised for task %d", which, task_id, exc_info=error, extra={"task_id": task_id})
-
-
-def log_failed(task_id: int, what: str, error: BaseException) -> None:
-    """The failure record: ERROR, the traceback from the exception object itself (callers
-    that must work to find ``what`` check ``logger.isEnabledFor(logging.ERROR)`` first)."""
+def callback_raised(engine: str, which: str, task_id: int, error: BaseException) -> None:
+    """``on_done`` or ``on_failed`` of engine ``engine`` raised ``error`` for ``task_id``."""
     logger.error(
-        "task %d (%s) failed: %s: %s",
+        "engine %r: %s callback raised for task %d",
+        engine,
+        which,
+        task_id,
+        exc_info=error,
+        extra={"task_id": task_id, "engine": engine},
+    )
+
+
+def log_failed(engine: str, task_id: int, what: str, error: BaseException) -> None:
+    """The failure record: ERROR, the traceback from the exception object itself (callers
+    that must work to find ``what`` check ``enabled_for(logging.ERROR)`` first)."""
+    logger.error(
+        "engine %r: task %d (%s) failed: %s: %s",
+        engine,
         task_id,
         what,
         type(error).__name__,
         error,
         exc_info=error,
-        extra={"task_id": task_id},
+        extra={"task_id": task_id, "engine": engine},
     )
 
 
-def log_cancelled(task_id: int, error: BaseException, level: int = logging.WARNING) -> None:
+def log_cancelled(engine: str, task_id: int, error: BaseException, level: int = logging.WARNING) -> None:
     """One task cancelled: a WARNING, or DEBUG when a summary line (``log_cancelled_many``) follows."""
-    logger.log(level, "task %d cancelled: %s", task_id, error, extra={"task_id": task_id})
+    if not enabled_for(level):
+        return  # no record to make
+    logger.log(
+        level, "engine %r: task %d cancelled: %s", engine, task_id, error, extra={"task_id": task_id, "engine": engine}
+    )
 
 
-def log_cancelled_many(engine_name: str, task_ids: list[int], why: str) -> None:
+def log_cancelled_many(engine: str, task_ids: list[int], why: str) -> None:
     """One WARNING for the tasks cancelled together (close, exit), not one line per task."""
     shown = ", ".join(map(str, task_ids[:20])) + (", ..." if len(task_ids) > 20 else "")
     logger.warning(
         "engine %r cancelled %d task(s) %s: %s",
-        engine_name,
+        engine,
         len(task_ids),
         why,
         shown,
-        extra={"task_id": None, "task_ids": task_ids},
+        extra={"task_id": None, "task_ids": task_ids, "engine": engine},
     )
 
 
@@ -214,17 +233,19 @@ def given_up(reason: str) -> str:
     return f"given up while still running ({reason}): it may yet finish, but its outcome is not reported"
 
 
-def log_retry(task_id: int, attempt: int, max_retry: int, delay: float, error: RetryTask) -> None:
-    if not logger.isEnabledFor(logging.WARNING):
+def log_retry(engine: str, task_id: int, attempt: int, max_retry: int, delay: float, error: RetryTask) -> None:
+    """A retry of ``task_id`` asked for by its attempt ``attempt``: a WARNING."""
+    if not enabled_for(logging.WARNING):
         return  # no record to make
     logger.warning(
-        "task %d asked for a retry (attempt %d of %d), next attempt in %.3fs: %s",
+        "engine %r: task %d asked for a retry (attempt %d of %d), next attempt in %.3fs: %s",
+        engine,
         task_id,
         attempt,
         max_retry,
         delay,
         error,
-        extra={"task_id": task_id, "attempt": attempt},
+        extra={"task_id": task_id, "attempt": attempt, "engine": engine},
     )
 
 

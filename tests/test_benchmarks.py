@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from benchmarks import bench_engine, bench_seed
+from benchmarks import bench_engine, bench_seed, instructions
 from benchmarks.__main__ import discover
 from benchmarks.common import Result
 from benchmarks.report import markdown, text_table
@@ -25,6 +25,14 @@ def test_each_benchmark_module_imports_and_has_run(name: str) -> None:
     assert next(iter(signature.parameters)) == "quick"
     signature.bind(True)  # python -m benchmarks calls run(quick): nothing else is required
     assert (module.__doc__ or "").strip(), "the first paragraph of its docstring heads its tables"
+
+
+@pytest.mark.parametrize("name", instructions.NAMES)
+def test_each_instruction_count_trial_runs_as_valgrind_would_run_it(name: str) -> None:
+    sides = instructions.sides(name)
+    assert list(sides)[:2] == ["tasq", "floor"]
+    for make in sides.values():
+        assert make(50)() > 0  # seconds for the 50 tasks, every callback counted down
 
 
 def test_engine_benchmark_yields_every_row() -> None:

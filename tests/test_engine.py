@@ -384,6 +384,31 @@ def test_result_of_pending_running_and_failed_tasks(make_engine: Make) -> None:
     assert engine.result(10_000) is None
 
 
+def test_results_record_every_way_in_the_same_a_function_or_a_task_object_again(make_engine: Make) -> None:
+    """The same function and Task objects of a type already checked take enqueue's short way
+    in: each is recorded as any task, from its enqueue to its end."""
+
+    class Doubled:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def do(self) -> int:
+            return self.n * 2
+
+    def answer() -> int:
+        return 42
+
+    engine = make_engine(results=10, workers=1)
+    engine.start()
+    ids = [engine.enqueue(answer) for _ in range(3)] + [engine.enqueue(Doubled(n)) for n in range(3)]
+    assert engine.join(5)
+    results = [engine.result(task_id) for task_id in ids]
+    assert [r.return_value for r in results] == [42, 42, 42, 0, 2, 4]  # type: ignore[union-attr]
+    for result in results:
+        assert result is not None and result.status is TaskStatus.DONE and result.attempts == 1
+        assert result.enqueued_at <= result.started_at <= result.finished_at  # type: ignore[operator]
+
+
 def test_result_is_none_without_a_store(make_engine: Make) -> None:
     engine = make_engine()
     engine.start()

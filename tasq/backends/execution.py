@@ -208,7 +208,7 @@ class Executor:
                 self.not_before[message.id] = time.monotonic() + delay
         attempt.ledger.retrying(message)
         self._count(RETRIED)
-        log_retry(message.id, message.attempt, message.max_retry, delay, error)
+        log_retry(self.engine.name, message.id, message.attempt, message.max_retry, delay, error)
         for hook in self.hooks.after_retry:
             call_hook(hook, message.id, error)
 
@@ -251,7 +251,7 @@ class Executor:
             try:
                 on_done(message.id)
             except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-                callback_raised("on_done", message.id, error)
+                callback_raised(self.engine.name, "on_done", message.id, error)
         self._count(DONE)
 
     def fail(self, ledger: Ledger, message: TaskMessage, error: BaseException) -> None:
@@ -267,12 +267,12 @@ class Executor:
             try:
                 on_failed(message.id, error)
             except BaseException as callback_error:  # noqa: BLE001 - a callback never ends a worker
-                callback_raised("on_failed", message.id, callback_error)
+                callback_raised(self.engine.name, "on_failed", message.id, callback_error)
         if isinstance(error, TaskCancelled):
-            log_cancelled(message.id, error)
+            log_cancelled(self.engine.name, message.id, error)
             self._count(CANCELLED)
         else:
-            log_failed(message.id, message.name, error)
+            log_failed(self.engine.name, message.id, message.name, error)
         self._count(FAILED)
 
     def _count(self, slot: int) -> None:

@@ -124,7 +124,7 @@ class StoreEngine(StoreControl, StoreLooking):
                 runner.start()
                 self._runner = runner
             self._state = _STARTED
-        logger.debug("engine %r started on %s", self.name, self.store, extra={"task_id": None})
+        logger.debug("engine %r started on %s", self.name, self.store, extra={"task_id": None, "engine": self.name})
         lifecycle.engine_started(self)
 
     def close(self, wait: bool = True, timeout: float | None = None, cancel_pending: bool = False) -> list[int]:
@@ -172,7 +172,7 @@ class StoreEngine(StoreControl, StoreLooking):
                 self.name,
                 len(still_running),
                 ", ".join(map(str, still_running[:20])),
-                extra={"task_id": None, "task_ids": still_running},
+                extra={"task_id": None, "task_ids": still_running, "engine": self.name},
             )
         else:
             self.executor.stop_watchdog()  # no worker left here to hold to a time limit
@@ -206,7 +206,7 @@ class StoreEngine(StoreControl, StoreLooking):
                         self.name,
                         len(still),
                         given_up(reason),
-                        extra={"task_id": None, "task_ids": still},
+                        extra={"task_id": None, "task_ids": still, "engine": self.name},
                     )
             self.executor.stop_watchdog()
             lifecycle.forget(self)

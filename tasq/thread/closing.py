@@ -86,6 +86,7 @@ def _close(engine: ThreadEngine, wait: bool, timeout: float | None, cancel_pendi
         first_close = not engine._closed
         engine._closed = True
         engine._put_only = engine._straight_in = False
+        engine._put_recording = None
         was_started = engine._state == STARTED
         engine._state = CLOSED
         engine._space.notify_all()
@@ -114,7 +115,7 @@ def _close(engine: ThreadEngine, wait: bool, timeout: float | None, cancel_pendi
             engine.name,
             len(still_running),
             shown,
-            extra={"task_id": None, "task_ids": still_running},
+            extra={"task_id": None, "task_ids": still_running, "engine": engine.name},
         )
     elif engine._outstanding() <= 0:
         engine._loop.stop()

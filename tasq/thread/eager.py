@@ -92,6 +92,7 @@ def _run_attempt(engine: ThreadEngine, entry: Entry, counts: list[int] | None) -
     if failure is not None:
         if engine._detached.pop(task_id, None) is not None:
             settle_error(engine, entry, failure, counts)
+        failure = None  # this frame is in its traceback: no reference cycle left behind
         return
     if engine._detached.pop(task_id, None) is None:
         return  # abandoned at exit and already reported

@@ -88,6 +88,7 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
         "_lock",
         "_loop",
         "_put_only",
+        "_put_recording",
         "_queued",
         "_ready",
         "_reentered",
@@ -164,6 +165,7 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
     def _refresh_paths(self) -> None:
         # Straight in: an accepted task goes to the ready queue with nothing to wait for.
         # Put only: and nothing to record either, so enqueue is one tuple and one put.
+        # Put recording: nothing but the result store's record (the store's ``enqueued``).
         straight_in = (
             not self._eager
             and not self._closed
@@ -171,9 +173,9 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
             and self.time_limit is None
             and (self._state == STARTED or not self.autostart)
         )
-        self._put_only = (
-            straight_in and self._results is None and not self._hooked.after_enqueue and not self._hooked.before_enqueue
-        )
+        no_hooks = not self._hooked.after_enqueue and not self._hooked.before_enqueue
+        self._put_only = straight_in and no_hooks and self._results is None
+        self._put_recording = self._results.enqueued if straight_in and no_hooks and self._results is not None else None
         self._straight_in = straight_in
 
     def _eager_changed(self) -> None:
@@ -205,7 +207,7 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
                 self._spawn_workers()
             self._refresh_paths()
         self._scheduler.enable()
-        logger.debug("engine %r started", self.name, extra={"task_id": None})
+        logger.debug("engine %r started", self.name, extra={"task_id": None, "engine": self.name})
         lifecycle.engine_started(self)
 
     def _spawn_workers(self) -> None:
@@ -250,6 +252,13 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
                         if self._closed:
                             self._after_late_put()
                         return task_id
+                    if (record := self._put_recording) is not None:
+                        task_id = next(self._ids)  # the same, with the result store's record first
+                        record(task_id)
+                        self._ready.put((task_id, task, None))
+                        if self._closed:
+                            self._after_late_put()
+                        return task_id
                     if self._straight_in:
                         return put_straight(self, task)
                 elif (func := task_types.get(type(task))) is not None:
@@ -259,6 +268,13 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
                     if type(do) is _MethodType and do.__func__ is func:
                         if self._put_only:
                             task_id = next(self._ids)
+                            self._ready.put((task_id, do, None))
+                            if self._closed:
+                                self._after_late_put()
+                            return task_id
+                        if (record := self._put_recording) is not None:
+                            task_id = next(self._ids)
+                            record(task_id)
                             self._ready.put((task_id, do, None))
                             if self._closed:
                                 self._after_late_put()

@@ -39,11 +39,11 @@ from ..hooks import (
     call_guarded,
     callback_raised,
     describe,
+    enabled_for,
     log_cancelled,
     log_cancelled_many,
     log_failed,
     log_retry,
-    logger,
 )
 from ..retry import next_attempt
 from ..task import TaskStatus
@@ -81,21 +81,30 @@ def settle(engine: ThreadEngine, entry: Entry, value: object, counts: list[int] 
 
 
 def spawn(engine: ThreadEngine, entry: Entry, coro: Awaitable[object]) -> None:
+    """Run an attempt's coroutine on the engine's loop, through its ``around_coroutine`` hooks.
+
+    An error here (a hook that raised, no thread at interpreter shutdown) is settled after
+    the ``except`` clause that caught it: at close, a retry it asks for runs at once in this
+    thread (``settle_error``), and must not run inside the handling of this attempt's error.
+    """
     task_id = entry[0]
+    failure: BaseException | None = None
     try:
         for wrap in engine._hooked.around_coroutine:
             coro = wrap(task_id, coro)
     except BaseException as error:  # noqa: BLE001 - a hook that raises fails that attempt
+        failure = error
+    if failure is None:
+        engine._detached[task_id] = entry
+        try:
+            engine._loop.spawn(coro, functools.partial(_async_outcome, engine, entry), contextvars.copy_context())
+        except RuntimeError as error:  # no thread can start at interpreter shutdown
+            engine._detached.pop(task_id, None)
+            failure = error
+    if failure is not None:
         _close_quietly(coro)
-        settle_error(engine, entry, error, None)
-        return
-    engine._detached[task_id] = entry
-    try:
-        engine._loop.spawn(coro, functools.partial(_async_outcome, engine, entry), contextvars.copy_context())
-    except RuntimeError as error:  # no thread can start at interpreter shutdown
-        engine._detached.pop(task_id, None)
-        _close_quietly(coro)
-        settle_error(engine, entry, error, None)
+        settle_error(engine, entry, failure, None)
+        failure = None  # this frame is in its traceback: no reference cycle left behind
 
 
 def _async_outcome(engine: ThreadEngine, entry: Entry, value: object, error: BaseException | None) -> None:
@@ -127,7 +136,8 @@ def settle_error(
     """An attempt raised ``error``: the task fails, or (``RetryTask``) its next attempt is planned.
 
     With ``here`` (a worker calling), a next attempt due now is returned for the caller to
-    run itself; otherwise the result is None.
+    run itself; otherwise the result is None, and at close such an attempt runs inside this
+    call: a caller without ``here`` calls it after the ``except`` clause that caught ``error``.
     """
     if not isinstance(error, RetryTask):
         report_failed(engine, entry, error, counts)
@@ -147,7 +157,7 @@ def settle_error(
         counts[RETRIED] += 1  # inline: this runs once per retry
     else:
         count(engine, RETRIED, None)
-    log_retry(task_id, attempt, max_retry, delay, error)
+    log_retry(engine.name, task_id, attempt, max_retry, delay, error)
     for hook in engine._hooked.after_retry:
         call_guarded(hook, task_id, error)
     if state is None:
@@ -187,7 +197,7 @@ def report_done(engine: ThreadEngine, entry: Entry, value: object, counts: list[
         try:
             on_done(task_id)
         except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-            callback_raised("on_done", task_id, error)
+            callback_raised(engine.name, "on_done", task_id, error)
     if counts is not None:
         counts[DONE] += 1  # inline: this runs once per task
     else:
@@ -227,12 +237,12 @@ def report_failed(
         try:
             on_failed(task_id, error)
         except BaseException as callback_error:  # noqa: BLE001 - a callback never ends a worker
-            callback_raised("on_failed", task_id, callback_error)
+            callback_raised(engine.name, "on_failed", task_id, callback_error)
     if cancelled:
-        log_cancelled(task_id, error, log_level)
+        log_cancelled(engine.name, task_id, error, log_level)
         count(engine, CANCELLED, counts)
-    elif logger.isEnabledFor(ERROR):  # nothing to describe for a logger that drops the record
-        log_failed(task_id, describe(call), error)
+    elif enabled_for(ERROR):  # nothing to describe for a logger that drops the record
+        log_failed(engine.name, task_id, describe(call), error)
     if counts is not None:
         counts[FAILED] += 1  # inline: this runs once per failure
     else:

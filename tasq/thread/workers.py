@@ -4,8 +4,8 @@ Which loop a worker runs is decided once, as it starts, from the engine's config
 
 - ``loop_fast``: no hooks, no result store, no bound on the queue. The hot path: draw an
   entry, run it, count it, call ``on_done``; an error goes straight to the failed report,
-  and a plain task's retry due now runs again here (``retry_plain``: only the count and the
-  log line between attempts); anything else unusual (a coroutine, a delay, a retry's
+  and a plain task's retry due now runs again here (only the count and the log line
+  between attempts); anything else unusual (a coroutine, a delay, a retry's
   state) goes to ``outcomes``.
 - ``loop_recording``: a result store (``results=N``) but no hooks and no bound. A plain
   first attempt is timed here and recorded with ``ResultStore.done_first``; the others take
@@ -20,7 +20,8 @@ attempt's exception does not chain to the next one's. The slot is cleared before
 outcome is settled (``outcomes.abandon_running`` relies on it).
 
 They are three loops rather than one with branches because each branch left out of
-the fast loop is time per task; the measured figures are in ``benchmarks/bench_engine.py``.
+the fast loop is time per task; the measured figures are in ``benchmarks/bench_engine.py``
+and ``benchmarks/bench_seed.py`` (instructions per task: ``benchmarks/instructions.py``).
 Each loop shares the head (draw, priority swap, stop signal) and the tail (``outcomes``).
 """
 
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from ..context import set_thread_engine
 from ..exceptions import RetryTask
-from ..hooks import DONE, RETRIED, _running, call_guarded, callback_raised, hook_raised, log_retry, logger
+from ..hooks import _running, call_guarded, callback_raised, enabled_for, hook_raised, log_retry
 from ..retry import next_attempt
 from .backpressure import release_space
 from .entry import TOKEN, Entry, TaskState, running_task
@@ -77,7 +78,14 @@ def worker_main(engine: ThreadEngine, index: int) -> None:
 
 
 def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:
-    """The hot loop, for engines with no hooks, no results and no bound on the queue."""
+    """The hot loop, for engines with no hooks, no results and no bound on the queue.
+
+    A plain task's retries due now run here, attempts 2, 3, ... with nothing between two of
+    them but the count and the log line (``tasq.retry.next_attempt`` words the failure after
+    the last one); anything else (a delay, eager mode, an exit) goes the general way from
+    that attempt on. No exception outlives its attempt in this frame: the worker keeps no
+    task's traceback, and none makes a reference cycle for the garbage collector.
+    """
     get, heap, slots = engine._ready.get, engine._heap, engine._slots
     on_done = engine._on_done
     while True:
@@ -97,14 +105,11 @@ def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:
             if not isinstance(error, RetryTask):
                 report_failed(engine, entry, error, counts)
                 continue
-            asked: RetryTask | None = None
-            again: Entry | None = None
             if state is None and not (error.delay or engine.retry_delay or engine._eager or engine._abandoning):
-                asked = error  # retry_plain takes it from here
+                asked: RetryTask | None = error  # retried below
             else:
+                asked = None
                 again = settle_error(engine, entry, error, counts, here=True)
-                if again is None:
-                    continue
         else:
             slots[index] = 0
             if value is not None or engine._abandoning:
@@ -114,16 +119,50 @@ def loop_fast(engine: ThreadEngine, index: int, counts: list[int]) -> None:
                 try:
                     on_done(task_id)
                 except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-                    callback_raised("on_done", task_id, error)
+                    callback_raised(engine.name, "on_done", task_id, error)
             counts[0] += 1  # DONE, as a literal: this line runs once per task
             if engine._joiners:
                 engine._notify_joiners()
             continue
         # Out of the except clause: the next attempt's exception must not chain to this one.
-        if asked is not None:
-            retry_plain(engine, index, entry, asked, counts)
-        elif again is not None:
-            run_again(engine, index, again, counts)
+        if asked is None:
+            if again is not None:
+                run_again(engine, index, again, counts)
+            continue
+        number, max_retry = 1, engine.max_retry  # the attempt that asked for the retry
+        while True:
+            if number >= max_retry:
+                failure, _ = next_attempt(task_id, number, max_retry, asked, 0.0)
+                asked = None
+                if failure is not None:  # always, at the last attempt
+                    # The entry of the first attempt: this loop has no result store to tell the number to.
+                    report_failed(engine, entry, failure, counts)
+                failure = None
+                break
+            counts[2] += 1  # RETRIED, as a literal: this line runs once per retry
+            if enabled_for(WARNING):
+                log_retry(engine.name, task_id, number, max_retry, 0.0, asked)
+            number += 1
+            slots[index] = task_id
+            try:
+                value = call()
+            except BaseException as error:  # noqa: BLE001 - a task's exception is its outcome
+                slots[index] = 0
+                if isinstance(error, RetryTask) and not (
+                    error.delay or engine.retry_delay or engine._eager or engine._abandoning
+                ):
+                    asked = error
+                    continue  # leaves the except clause first: the next attempt is not chained to this one
+                asked = None
+                again = settle_error(engine, (task_id, call, at_attempt(number)), error, counts, here=True)
+            else:
+                slots[index] = 0
+                asked = None
+                settle(engine, (task_id, call, at_attempt(number)), value, counts)
+                break
+            if again is not None:
+                run_again(engine, index, again, counts)  # out of the except clause
+            break
 
 
 def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: ResultStore) -> None:
@@ -160,7 +199,7 @@ def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: R
                 continue
         else:
             slots[index] = 0
-            if engine._abandoning or type(value) is _CoroutineType:
+            if (value is not None and type(value) is _CoroutineType) or engine._abandoning:
                 started_first(task_id, started)
                 settle(engine, entry, value, counts)
                 continue
@@ -169,8 +208,8 @@ def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: R
                 try:
                     on_done(task_id)
                 except BaseException as error:  # noqa: BLE001 - a callback never ends a worker
-                    callback_raised("on_done", task_id, error)
-            counts[DONE] += 1
+                    callback_raised(engine.name, "on_done", task_id, error)
+            counts[0] += 1  # DONE, as a literal: this line runs once per task
             if engine._joiners:
                 engine._notify_joiners()
             continue
@@ -253,47 +292,6 @@ def run_again(engine: ThreadEngine, index: int, entry: Entry, counts: list[int])
         if again is None:
             return
         entry = again
-
-
-def retry_plain(engine: ThreadEngine, index: int, entry: Entry, error: RetryTask, counts: list[int]) -> None:
-    """``run_again`` for ``loop_fast``: the first attempt of the plain task ``entry`` asked
-    for a retry due now (``error``); attempts 2, 3, ... run here with nothing between two
-    of them but the count and the log line, and ``MaxRetryExceeded`` after the last one
-    (``tasq.retry.next_attempt`` words it). Anything else (a delay, eager mode, an exit)
-    goes the general way from that attempt on."""
-    task_id, call, _ = entry
-    slots, max_retry = engine._slots, engine.max_retry
-    number = 1  # the attempt that asked for the retry
-    while True:
-        if number >= max_retry:
-            failure, _ = next_attempt(task_id, number, max_retry, error, 0.0)
-            if failure is not None:  # always, at the last attempt
-                report_failed(engine, (task_id, call, at_attempt(number)), failure, counts)
-            return
-        counts[RETRIED] += 1
-        if logger.isEnabledFor(WARNING):
-            log_retry(task_id, number, max_retry, 0.0, error)
-        number += 1
-        slots[index] = task_id
-        try:
-            value = call()
-        except BaseException as raised:  # noqa: BLE001 - a task's exception is its outcome
-            slots[index] = 0
-            if not isinstance(raised, RetryTask):
-                report_failed(engine, (task_id, call, at_attempt(number)), raised, counts)
-                return
-            if not (raised.delay or engine.retry_delay or engine._eager or engine._abandoning):
-                error = raised
-                continue  # leaves the except clause first: the next attempt is not chained to this one
-            again = settle_error(engine, (task_id, call, at_attempt(number)), raised, counts, here=True)
-            if again is None:
-                return
-        else:
-            slots[index] = 0
-            settle(engine, (task_id, call, at_attempt(number)), value, counts)
-            return
-        run_again(engine, index, again, counts)  # out of the except clause
-        return
 
 
 def at_attempt(number: int) -> TaskState:

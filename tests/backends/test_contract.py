@@ -192,7 +192,7 @@ def test_a_failure_is_logged_at_error_with_its_task_id(contract: Harness, caplog
     assert contract.events.wait([task_id])
     # The line follows the on_failed callback: wait for it too.
     if contract.worker is not None:
-        line = f"[ERROR] task {task_id} (tests.backends.tasks.fail) failed: ValueError"
+        line = f"[ERROR] engine {engine.name!r}: task {task_id} (tests.backends.tasks.fail) failed: ValueError"
         assert wait_for(lambda: line in contract.worker.log())  # type: ignore[union-attr]
         return
     assert wait_for(lambda: any(getattr(r, "task_id", None) == task_id for r in caplog.records))

@@ -81,9 +81,10 @@ def test_shutdown_says_a_running_task_was_given_up_not_that_it_was_stopped(
     while engine.stats().workers and time.monotonic() < deadline:
         time.sleep(0.005)
     recorder.assert_once_each([task_id])
-    lines = [record.getMessage() for record in caplog.records if record.getMessage().startswith(f"task {task_id} ")]
+    said = f"engine {engine.name!r}: task {task_id} "
+    lines = [record.getMessage() for record in caplog.records if record.getMessage().startswith(said)]
     assert lines == [
-        f"task {task_id} cancelled: given up while still running (deploy 42): "
+        f"{said}cancelled: given up while still running (deploy 42): "
         "it may yet finish, but its outcome is not reported"
     ]
 

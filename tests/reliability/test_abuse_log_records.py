@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 import io
 import logging
+import threading
 from pathlib import Path
 
 import pytest
 
-from tasq import TasQ
+from tasq import RetryTask, TasQ
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -64,3 +65,45 @@ def test_a_format_with_task_id_never_fails_over_an_engines_life() -> None:
     assert errors == []
     text = stream.getvalue()
     assert "engine 'records' started" in text and "task=None" in text and "task=1" in text
+
+
+def test_the_records_of_two_engines_tasks_say_which_engine(caplog: pytest.LogCaptureFixture) -> None:
+    """21. Two engines, ids 1, 2, 3 in each: each one's failure, retry and cancellation records
+    name their engine, in the message and as the ``engine`` attribute."""
+    caplog.set_level(logging.DEBUG, logger="tasq")
+    reported = threading.Semaphore(0)
+
+    def fail() -> None:
+        raise ValueError("broken")
+
+    def retry() -> None:
+        raise RetryTask("again")
+
+    engines = [
+        TasQ(workers=1, max_retry=2, name=name, on_failed=lambda task_id, error: reported.release())
+        for name in ("orders", "mail")
+    ]
+    for engine in engines:
+        engine.start()
+        assert engine.enqueue(fail) == 1
+        assert engine.enqueue(retry) == 2
+        assert engine.enqueue(fail, delay=60) == 3  # cancelled by close(), not due yet
+    for _ in range(4):
+        assert reported.acquire(timeout=10)
+    for engine in engines:
+        engine.close(timeout=5)
+    for _ in range(2):
+        assert reported.acquire(timeout=10)
+
+    said: dict[tuple[str, int], list[str]] = {}
+    for record in caplog.records:
+        if record.name == "tasq" and record.task_id is not None:  # type: ignore[attr-defined]
+            engine_name = record.engine  # type: ignore[attr-defined]
+            assert record.getMessage().startswith(f"engine {engine_name!r}: task {record.task_id} ")  # type: ignore[attr-defined]
+            said.setdefault((engine_name, record.task_id), []).append(record.levelname)  # type: ignore[attr-defined]
+    for name in ("orders", "mail"):
+        assert said[name, 1] == ["ERROR"]  # failed
+        assert said[name, 2] == ["WARNING", "ERROR"]  # asked for a retry, then MaxRetryExceeded
+        assert said[name, 3] == ["DEBUG"]  # cancelled at close (the WARNING sums up the engine's)
+    summaries = [r for r in caplog.records if "cancelled 1 task(s)" in r.getMessage()]
+    assert sorted(r.engine for r in summaries) == ["mail", "orders"]  # type: ignore[attr-defined]

@@ -67,6 +67,74 @@ def test_failed_tasks_leave_no_reference_to_their_exceptions(make_engine: Make) 
     assert not alive, f"{len(alive)} exceptions still referenced"
 
 
+@pytest.mark.usefixtures("quiet_tasq_logger")
+@pytest.mark.parametrize("options", [{}, {"results": 10}, {"queue_size": 5_000}])
+@pytest.mark.parametrize("last", ["retry", "raise", "return"])
+def test_retried_tasks_leave_no_reference_cycle_to_their_exceptions(
+    make_engine: Make, options: dict[str, int], last: str
+) -> None:
+    """13. 1,000 tasks retried in place: once they are reported, none of their exceptions is
+    alive with gc disabled (no exception -> traceback -> frame -> exception cycle is left for
+    the collector), and the failure on_failed gets still carries its traceback."""
+    refs: list[weakref.ref[BaseException]] = []
+    lock = threading.Lock()
+    traced: list[bool] = []
+
+    def kept(error: BaseException) -> BaseException:
+        with lock:
+            refs.append(weakref.ref(error))
+        return error
+
+    class Broken(ValueError):  # a class of its own: the built-in one takes no weak reference
+        pass
+
+    class Flaky:
+        __slots__ = ("calls",)
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def do(self) -> None:
+            self.calls += 1
+            if self.calls < 3 or last == "retry":
+                raise kept(RetryTask("again"))
+            if last == "raise":
+                raise kept(Broken("broken"))
+
+    def on_failed(task_id: int, error: BaseException) -> None:
+        raised = error.__cause__ if last == "retry" else error
+        traced.append(raised is not None and raised.__traceback__ is not None)
+
+    engine = make_engine(workers=4, max_retry=3, on_failed=on_failed, **options)
+    engine.start()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(1_000):
+            engine.enqueue(Flaky())
+        assert engine.join(30)
+        engine.close()
+        on_purpose = {id(error) for error in _kept_by_results(engine)}
+        alive = [ref for ref in refs if ref() is not None and id(ref()) not in on_purpose]
+    finally:
+        gc.enable()
+    assert len(refs) == (2_000 if last == "return" else 3_000)
+    assert not alive, f"{len(alive)} exceptions still referenced"
+    assert traced == ([] if last == "return" else [True] * 1_000)
+
+
+def _kept_by_results(engine: object) -> list[BaseException]:
+    """The errors a result store keeps on purpose (``result(task_id).error``)."""
+    store = getattr(engine, "_results", None)
+    if store is None:
+        return []
+    kept: list[BaseException] = []
+    for record in list(store._records.values()):
+        if isinstance(record, tuple) and isinstance(record[3], BaseException):
+            kept += [record[3], *([record[3].__cause__] if record[3].__cause__ is not None else [])]
+    return kept
+
+
 def test_memory_stays_flat_over_many_tasks(make_engine: Make) -> None:
     """13. Memory grows < 10 MB over 100,000 tasks."""
     total = scaled(100_000)

@@ -25,7 +25,9 @@ from tests.contrib.django_ext.testapp import tasks
 pytestmark = pytest.mark.timeout(60)
 
 PROJECT = Path(__file__).resolve().parents[3] / "example_projects" / "django_project"
-EVENT = re.compile(r"^\S+ \S+ (\d+) \w+ tasq[\w.]*: task (\d+) (enqueued|done|cancelled|\(.*?\) failed)")
+EVENT = re.compile(
+    r"^\S+ \S+ (\d+) \w+ tasq[\w.]*: (?:engine '[^']*': )?task (\d+) (enqueued|done|cancelled|\(.*?\) failed)"
+)
 
 
 async def _lifespan(app: Any, during: Any) -> list[str]:

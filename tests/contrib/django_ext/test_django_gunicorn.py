@@ -28,8 +28,11 @@ pytestmark = pytest.mark.timeout(120)
 
 PROJECT = Path(__file__).resolve().parents[3] / "example_projects" / "django_project"
 GRACEFUL_TIMEOUT = 20
-# "<date> <time> <pid> <level> <logger>: task <id> <event>", from the project's LOGGING.
-EVENT = re.compile(r"^\S+ \S+ (\d+) \w+ tasq[\w.]*: task (\d+) (enqueued|done|cancelled|\(.*?\) failed)")
+# "<date> <time> <pid> <level> <logger>: [engine '<name>': ]task <id> <event>", from the
+# project's LOGGING: the engine's own lines (failed, cancelled) name it, the integration's do not.
+EVENT = re.compile(
+    r"^\S+ \S+ (\d+) \w+ tasq[\w.]*: (?:engine '[^']*': )?task (\d+) (enqueued|done|cancelled|\(.*?\) failed)"
+)
 
 TaskKey = tuple[int, int]  # (worker pid, task id): ids are per process
 

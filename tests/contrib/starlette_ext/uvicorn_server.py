@@ -20,7 +20,8 @@ import httpx
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "example_projects"
 # The engine's own lines for failures and cancellations, and the integration's for success.
-TERMINAL = re.compile(r"tasq: task (\d+) (done$|cancelled:|\(.*?\) failed:)", re.MULTILINE)
+# The engine's lines name it ("tasq: engine 'app': task 7 cancelled: ..."); the integration's do not.
+TERMINAL = re.compile(r"tasq: (?:engine '[^']*': )?task (\d+) (done$|cancelled:|\(.*?\) failed:)", re.MULTILINE)
 
 
 @dataclass
