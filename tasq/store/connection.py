@@ -21,10 +21,11 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ..exceptions import StoreError
 from .url import SYNC_MODES, StoreSync
+from .writes import STATEMENTS
 
 __all__ = ["BUSY_PATIENCE", "Handle", "check_writable", "translate"]
 
@@ -144,7 +145,13 @@ class Handle:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+            connection = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=STATEMENTS + 64,  # every INSERT of writes.py, and the rest
+            )
         except sqlite3.Error as error:
             raise translate(error, self.path) from error
         try:
@@ -190,12 +197,6 @@ class Handle:
     def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` in one read transaction: one consistent snapshot."""
         return self._transaction(work, "BEGIN")
-
-    def statement(self, sql: str, parameters: Sequence[object]) -> list[Any]:
-        """One statement, in a transaction of its own (SQLite's autocommit): its rows.
-
-        A write alone is cheapest so: no BEGIN and COMMIT of its own to step through."""
-        return self._transaction(lambda connection: connection.execute(sql, parameters).fetchall(), None)
 
     def transaction_free(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` of one write statement, atomic as SQLite's autocommit makes it."""

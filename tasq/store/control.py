@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from ..exceptions import TaskCancelled
-from .writes import INSERT, Row
+from .writes import ENQUEUED_AT, Row, insert_rows
 
 __all__ = ["CANCELLED", "cancel", "cancel_claimed", "cancel_pending", "claim_slot", "retry", "set_headers", "take_slot"]
 
@@ -75,15 +75,15 @@ def claim_slot(connection: sqlite3.Connection, engine: str, name: str, slot: int
     won = connection.execute(
         "INSERT INTO periodic_slot (engine, name, slot, owner, claimed_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT DO NOTHING",
-        (engine, name, slot, owner, row[10]),
+        (engine, name, slot, owner, row[ENQUEUED_AT]),
     ).rowcount
     if won != 1:
         return None
-    task_id = connection.execute(INSERT + " RETURNING id", row).fetchone()[0]
+    task_id = insert_rows(connection, [row])
     connection.execute(
         "UPDATE periodic_slot SET task_id = ? WHERE engine = ? AND name = ? AND slot = ?", (task_id, engine, name, slot)
     )
-    return int(task_id)
+    return task_id
 
 
 def take_slot(

@@ -22,7 +22,7 @@ from .connection import Handle, check_writable, translate
 from .records import ClaimedTask, NewTask, Outcome, StoreStats, TaskRecord, TaskState
 from .schema import check, migrate
 from .url import StoreSync, check_sync, store_path
-from .writes import INSERT_ONE, Row, encode, insert, rows_of
+from .writes import Row, encode, insert, insert_rows, one_statement, rows_of
 
 __all__ = ["Journal"]
 
@@ -137,11 +137,19 @@ class Journal:
 
     def add_many(self, tasks: Sequence[NewTask], *, owner: str | None = None, lease: float = 30.0) -> list[int]:
         """``add`` for a large batch: one transaction of its own, not shared with others."""
-        rows = rows_of(tasks, owner, lease)
+        return self.insert_many(rows_of(tasks, owner, lease))
+
+    def insert_many(self, rows: list[Row]) -> list[int]:
+        """``add_many`` of rows made by ``tasq.store.writes``: all or none, in a transaction
+        of its own; their ids, in order."""
         if not rows:
             return []
         self.open()
-        return self._writer.write(lambda connection: insert(connection, [rows])[0])
+        if one_statement(rows):
+            last = self._writer.transaction_free(lambda connection: insert_rows(connection, rows))
+        else:
+            last = self._writer.write(lambda connection: insert_rows(connection, rows))
+        return list(range(last - len(rows) + 1, last + 1))
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -184,8 +192,11 @@ class Journal:
     def _write_groups(self, groups: Sequence[_Write]) -> list[list[Any]]:
         if len(groups) == 1:  # alone: one statement, its own commit, when it is one
             first, outcomes = groups[0]
-            if outcomes is None and len(first) == 1:
-                return [[self._writer.statement(INSERT_ONE, first[0])[0][0]]]
+            if outcomes is None:
+                rows: list[Row] = first  # type: ignore[assignment]
+                if one_statement(rows):
+                    last = self._writer.transaction_free(lambda connection: insert_rows(connection, rows))
+                    return [list(range(last - len(rows) + 1, last + 1))]
             if outcomes is not None and len(outcomes) == 1:
                 owner: str = first  # type: ignore[assignment]
                 row = leases.finish_row(outcomes[0], owner, time.time())

@@ -11,11 +11,24 @@ import time
 import types
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ..payload import attempt_policy, checked_call, resolve_call, resolve_submit
-from ..store import ClaimedTask, NewTask
-from ..store.writes import Row
+from ..store import ClaimedTask
+from ..store.writes import (
+    ARGS,
+    ENGINE,
+    ENQUEUED_AT,
+    KWARGS,
+    MAX_RETRY,
+    NAME,
+    PRIORITY,
+    RERUN_LOST,
+    Row,
+    encode,
+    pending,
+    retry_delay_of,
+)
 from ..task import TaskOptions
 
 if TYPE_CHECKING:
@@ -24,18 +37,12 @@ if TYPE_CHECKING:
 __all__ = ["Accepted", "accepted", "accepted_call", "accepted_submit", "claimed_run"]
 
 _PLAIN = TaskOptions()
-# Where rows_of puts a row's encoded arguments and its time of acceptance.
-_ARGS, _KWARGS, _ENQUEUED_AT = 2, 3, 10
 
 
-class Accepted(NamedTuple):
-    """One checked call: the row to store, and what runs it in this process."""
-
-    row: NewTask
-    fn: Callable[..., object]
-    options: TaskOptions
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
+# One checked call: the row to store (pending), then what runs it in this process: the
+# function, its options, its arguments, and whether it is delayed (stored pending, then,
+# whatever the workers here are doing). A plain tuple: enqueue_many makes one per task.
+Accepted = tuple[Row, Callable[..., object], TaskOptions, tuple[Any, ...], dict[str, Any], bool]
 
 
 def accepted_call(
@@ -65,33 +72,36 @@ def accepted(
 ) -> Accepted:
     name, seconds, priority = checked_call(fn, args, kwargs, options, delay, priority)
     max_retry, retry_delay = attempt_policy(engine, options)
-    row = NewTask(
-        engine=engine.name,
-        name=name,
-        args=list(args),
-        kwargs=kwargs,
-        priority=priority,
-        run_at=time.time() + seconds if seconds > 0 else 0.0,
-        max_retry=max_retry,
-        retry_delay=retry_delay,
-        rerun_lost=options.rerun_lost,
+    now = time.time()
+    row = pending(
+        engine.name,
+        name,
+        encode(args, "the arguments") if args else "[]",
+        encode(kwargs, "the keyword arguments") if kwargs else "{}",
+        "{}",
+        priority,
+        now + seconds if seconds > 0 else now,
+        max_retry,
+        retry_delay,
+        options.rerun_lost,
+        now,
     )
-    return Accepted(row, fn, options, args, kwargs)
+    return row, fn, options, args, kwargs, seconds > 0
 
 
-def claimed_run(task_id: int, task: NewTask, row: Row, headers: str) -> ClaimedTask:
+def claimed_run(task_id: int, row: Row, headers: str) -> ClaimedTask:
     """The run of a task stored claimed by this process, from the row as it was stored."""
     return ClaimedTask(
         id=task_id,
-        engine=task.engine,
-        name=task.name,
-        args=row[_ARGS],
-        kwargs=row[_KWARGS],
+        engine=row[ENGINE],
+        name=row[NAME],
+        args=row[ARGS],
+        kwargs=row[KWARGS],
         headers=headers,
-        priority=task.priority,
+        priority=row[PRIORITY],
         attempt=1,
-        max_retry=task.max_retry,
-        retry_delay=task.retry_delay,
-        rerun_lost=task.rerun_lost,
-        enqueued_at=row[_ENQUEUED_AT],
+        max_retry=row[MAX_RETRY],
+        retry_delay=retry_delay_of(row),
+        rerun_lost=bool(row[RERUN_LOST]),
+        enqueued_at=row[ENQUEUED_AT],
     )

@@ -33,7 +33,7 @@ class StoreControl(TasQ):
 
     if TYPE_CHECKING:
 
-        def _accepted(self, task_id: int) -> None: ...
+        def _accepted(self, task_ids: list[int]) -> None: ...
 
         def _reported(self, task_id: int) -> None: ...
 
@@ -66,7 +66,7 @@ class StoreControl(TasQ):
         check_task_id(task_id)
         self._check_open()
         new_id = self.journal.retry(task_id)
-        self._accepted(new_id)
+        self._accepted([new_id])
         if self._runner is not None:
             self._runner.stored(time.time())
         return new_id

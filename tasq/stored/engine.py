@@ -26,7 +26,7 @@ from ..exceptions import TaskCancelled, TasQClosed
 from ..hooks import checked_headers, given_up
 from ..options import EngineOptions
 from ..store import Journal
-from ..store.writes import rows_of
+from ..store.writes import ENQUEUED_AT, MAX_RETRY, NAME, RUN_AT, claimed, retry_delay_of
 from ..task import TaskOptions
 from .accepting import Accepted, accepted, accepted_call, accepted_submit, claimed_run
 from .control import StoreControl
@@ -268,13 +268,17 @@ class StoreEngine(StoreControl, StoreLooking):
         if self._eager:
             return [self._run_inline(item) for item in checked]
         self._autostart()
-        ids = self.journal.add_many([item.row for item in checked])
-        for item, task_id in zip(checked, ids, strict=True):
-            self.lookup.remember(item.row.name, item.fn, item.options)
-            self._accepted(task_id)
+        rows = [item[0] for item in checked]
+        ids = self.journal.insert_many(rows)
+        remember, last = self.lookup.remember, None
+        for row, fn, options, *_ in checked:
+            if fn is not last:  # a batch is mostly of one function
+                remember(row[NAME], fn, options)
+                last = fn
+        self._accepted(ids)
         runner = self._runner
         if runner is not None:
-            runner.stored(min(item.row.run_at for item in checked))
+            runner.stored(min(row[RUN_AT] for row in rows))
         return ids
 
     def _check_open(self) -> None:
@@ -290,25 +294,25 @@ class StoreEngine(StoreControl, StoreLooking):
         if self._eager:
             return self._run_inline(item)
         self._autostart()
-        row = item.row
+        row, fn, options, _, _, delayed = item
         runner = self._runner
-        owner = runner.owner if runner is not None and row.run_at == 0.0 and runner.reserve() else None
-        stored = rows_of([row], owner, self.store_lease)
+        owner = runner.owner if runner is not None and not delayed and runner.reserve() else None
+        stored = row if owner is None else claimed(row, owner, row[ENQUEUED_AT] + self.store_lease)
         try:
-            (task_id,) = self.journal.insert(stored)
+            (task_id,) = self.journal.insert([stored])
         except BaseException:
             if owner is not None and runner is not None:
                 runner.unreserve()
             raise
-        self.lookup.remember(row.name, item.fn, item.options)
-        headers = self._headers(task_id, row.name)
-        self._accepted(task_id)
+        self.lookup.remember(row[NAME], fn, options)
+        headers = self._headers(task_id, row[NAME])
+        self._accepted([task_id])
         if runner is None:
             return task_id
         if owner is not None:
-            runner.push(claimed_run(task_id, row, stored[0], headers), (item.fn, item.options))
+            runner.push(claimed_run(task_id, stored, headers), (fn, options))
         else:
-            runner.stored(row.run_at or time.time())
+            runner.stored(row[RUN_AT])
         return task_id
 
     def _headers(self, task_id: int, name: str) -> str:
@@ -325,14 +329,17 @@ class StoreEngine(StoreControl, StoreLooking):
         self.journal.set_headers(task_id, headers)
         return json.dumps(headers)
 
-    def _accepted(self, task_id: int) -> None:
+    def _accepted(self, task_ids: list[int]) -> None:
         with self._changed:
-            self._outstanding.add(task_id)
+            self._outstanding.update(task_ids)
             grown = len(self._outstanding) >= self._look_at
         if grown:
             self._forget_finished()
-        for hook in self.executor.hooks.after_enqueue:
-            call_hook(hook, task_id)
+        hooks = self.executor.hooks.after_enqueue
+        if hooks:
+            for task_id in task_ids:
+                for hook in hooks:
+                    call_hook(hook, task_id)
 
     def _forget_finished(self) -> None:
         """Drop the ids other processes finished: a web process whose tasks all run elsewhere
@@ -357,23 +364,24 @@ class StoreEngine(StoreControl, StoreLooking):
 
     def _run_inline(self, item: Accepted) -> int:
         # Through JSON, as a worker reads the row: a test sees what production will.
-        args, kwargs = json.loads(json.dumps([list(item.args), item.kwargs]))
+        row, fn, options, given_args, given_kwargs, _ = item
+        args, kwargs = json.loads(json.dumps([list(given_args), given_kwargs]))
         ledger = self._local
         task_id = ledger.accept(self.name, "eager")
         message = TaskMessage(
             id=task_id,
-            name=item.row.name,
+            name=row[NAME],
             args=args,
             kwargs=kwargs,
             engine=self.name,
-            max_retry=item.row.max_retry,
-            retry_delay=item.row.retry_delay,
+            max_retry=row[MAX_RETRY],
+            retry_delay=retry_delay_of(row),
             results=self.results,
             producer="eager",
         )
         for hook in self.executor.hooks.after_enqueue:
             call_hook(hook, task_id)
-        self.executor.run_here(ledger, message, item.fn, item.options, propagate=self._eager_propagate)
+        self.executor.run_here(ledger, message, fn, options, propagate=self._eager_propagate)
         return task_id
 
     def __repr__(self) -> str:
