@@ -245,42 +245,33 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
             """Accept a task (an object with ``do()``, or a zero-argument callable); return its id."""
             if not options:
                 if task is self._last_checked:
-                    if self._put_only:
-                        # accept.put_straight, inline: take an id, put, check for a race with close().
-                        task_id = next(self._ids)
-                        self._ready.put((task_id, task, None))
-                        if self._closed:
-                            self._after_late_put()
-                        return task_id
-                    if (record := self._put_recording) is not None:
-                        task_id = next(self._ids)  # the same, with the result store's record first
-                        record(task_id)
-                        self._ready.put((task_id, task, None))
-                        if self._closed:
-                            self._after_late_put()
-                        return task_id
-                    if self._straight_in:
-                        return put_straight(self, task)
-                elif (func := task_types.get(type(task))) is not None:
+                    call = task
+                elif (
+                    (func := task_types.get(type(task))) is not None
+                    and type(do := task.do) is _MethodType
+                    and do.__func__ is func
+                ):
                     # An object of a Task type checked once (accept.task_types): its do() is
                     # the call, unless this object has a do() of its own.
-                    do = task.do
-                    if type(do) is _MethodType and do.__func__ is func:
-                        if self._put_only:
-                            task_id = next(self._ids)
-                            self._ready.put((task_id, do, None))
-                            if self._closed:
-                                self._after_late_put()
-                            return task_id
-                        if (record := self._put_recording) is not None:
-                            task_id = next(self._ids)
-                            record(task_id)
-                            self._ready.put((task_id, do, None))
-                            if self._closed:
-                                self._after_late_put()
-                            return task_id
-                        if self._straight_in:
-                            return put_straight(self, do)
+                    call = do
+                else:
+                    return self._enqueue_checked(task)
+                if self._put_only:
+                    # accept.put_straight, inline: take an id, put, check for a race with close().
+                    task_id = next(self._ids)
+                    self._ready.put((task_id, call, None))
+                    if self._closed:
+                        self._after_late_put()
+                    return task_id
+                if (record := self._put_recording) is not None:
+                    task_id = next(self._ids)  # the same, with the result store's record first
+                    record(task_id)
+                    self._ready.put((task_id, call, None))
+                    if self._closed:
+                        self._after_late_put()
+                    return task_id
+                if self._straight_in:
+                    return put_straight(self, call)
             return self._enqueue_checked(task, **options)
 
     def _enqueue_checked(
