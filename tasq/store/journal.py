@@ -145,10 +145,16 @@ class Journal:
         if not rows:
             return []
         self.open()
-        if one_statement(rows):
-            last = self._writer.transaction_free(lambda connection: insert_rows(connection, rows))
-        else:
-            last = self._writer.write(lambda connection: insert_rows(connection, rows))
+        return self._insert_alone(rows)
+
+    def _insert_alone(self, rows: list[Row]) -> list[int]:
+        """``rows`` in a write of their own: one statement when they fit one (atomic in
+        SQLite's autocommit, no BEGIN and COMMIT to step through), else one transaction."""
+
+        def work(connection: sqlite3.Connection) -> int:
+            return insert_rows(connection, rows)
+
+        last = self._writer.transaction_free(work) if one_statement(rows) else self._writer.write(work)
         return list(range(last - len(rows) + 1, last + 1))
 
     # -- runs ------------------------------------------------------------------------------
@@ -194,9 +200,7 @@ class Journal:
             first, outcomes = groups[0]
             if outcomes is None:
                 rows: list[Row] = first  # type: ignore[assignment]
-                if one_statement(rows):
-                    last = self._writer.transaction_free(lambda connection: insert_rows(connection, rows))
-                    return [list(range(last - len(rows) + 1, last + 1))]
+                return [self._insert_alone(rows)]
             if outcomes is not None and len(outcomes) == 1:
                 owner: str = first  # type: ignore[assignment]
                 row = leases.finish_row(outcomes[0], owner, time.time())
