@@ -6,7 +6,6 @@ for what it enqueued), while what is still pending stays in the store."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,17 +15,10 @@ import pytest
 
 from tasq import TasQ
 from tests.stored import tasks
+from tests.stored.conftest import states
 from tests.stored.test_sigkill_servers import NO_CONTROL_SOCKET, ROOT, free_port
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def states_in(store: str) -> dict[int, str]:
-    connection = sqlite3.connect(store.removeprefix("sqlite:///"))
-    try:
-        return dict(connection.execute("SELECT id, state FROM task").fetchall())
-    finally:
-        connection.close()
 
 
 def test_a_script_that_exits_with_a_task_running_records_its_outcome_in_the_store(store: str, tmp_path: Path) -> None:
@@ -43,7 +35,7 @@ def test_a_script_that_exits_with_a_task_running_records_its_outcome_in_the_stor
     assert done.returncode == 0, done.stderr
     assert "could not record" not in done.stderr, done.stderr
     assert [line["tag"] for line in tasks.read_lines(runs)] == ["start", "end"]
-    assert states_in(store) == {int(done.stdout): "done"}
+    assert states(store) == {int(done.stdout): "done"}
 
 
 def wait_for(predicate: object, timeout: float, what: str, server: subprocess.Popen[bytes], log: Path) -> None:
@@ -83,5 +75,5 @@ def test_a_gunicorn_worker_finishes_a_run_it_claimed_from_another_process_before
     lines = tasks.read_lines(runs)
     assert [line["tag"] for line in lines] == ["start", "end"], lines
     assert lines[0]["pid"] == lines[1]["pid"]
-    assert states_in(store) == {task_id: "done", pending_id: "pending"}
+    assert states(store) == {task_id: "done", pending_id: "pending"}
     assert "still running" not in log.read_text()
