@@ -29,10 +29,11 @@ from ..checks import check_schedule, check_seconds
 from ..exceptions import TasQClosed
 from ..hooks import call_guarded, checked_headers, describe, hook_raised
 from ..task import TaskOptions
-from .backpressure import release_space, take_space_or_raise, wait_for_space
+from .backpressure import release_space, take_space, wait_for_room, wait_for_room_async
 from .closing import NEW
 from .eager import run_eagerly
 from .entry import Call, Entry, TaskState, task_name
+from .interrupts import signals_held
 from .outcomes import cancel, cancel_queued
 from .priority import make_ready
 from .time_limit import limited
@@ -62,14 +63,21 @@ TASK_TYPES_KEPT = 256
 
 
 def put_straight(engine: ThreadEngine, call: Call) -> int:
-    """Accept a task with nothing to plan: record it, tell the hooks, put it in the queue."""
-    task_id = next(engine._ids)
-    if engine._results is not None:
-        engine._results.enqueued(task_id)
-    state = before_enqueue(engine, task_id, call, None) if engine._hooked.before_enqueue else None
-    if engine._hooked.after_enqueue:
-        after_enqueue(engine, task_id)
-    engine._ready.put((task_id, call, state))
+    """Accept a task with nothing to plan: record it, tell the hooks, put it in the queue.
+
+    Whatever lands after the id is drawn leaves the entry queued (see interrupts.py)."""
+    for task_id in engine._ids:  # noqa: B007 - drawn where no signal handler runs
+        break
+    state = None
+    try:
+        if engine._results is not None:
+            engine._results.enqueued(task_id)
+        if engine._hooked.before_enqueue:
+            state = before_enqueue(engine, task_id, call, None)
+        if engine._hooked.after_enqueue:
+            after_enqueue(engine, task_id)
+    finally:
+        engine._ready.put((task_id, call, state))
     if engine._closed:
         after_late_put(engine)
     return task_id
@@ -92,11 +100,15 @@ def accept(
     call = limit(engine, call, options)
     if engine._eager:
         return run_eagerly(engine, call, options, chosen)
-    holds_slot = False
-    if engine.queue_size:
-        take_space_or_raise(engine, timeout)
-        holds_slot = True
-    return start_and_accept(engine, call, options, seconds, chosen, holds_slot)
+    if not engine.queue_size:
+        with signals_held():
+            return start_and_accept(engine, call, options, seconds, chosen, holds_slot=False)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with signals_held():  # the slot taken and the task accepted, or neither
+            if take_space(engine):
+                return start_and_accept(engine, call, options, seconds, chosen, holds_slot=True)
+        wait_for_room(engine, deadline, timeout)
 
 
 async def accept_async(
@@ -112,8 +124,14 @@ async def accept_async(
     call, options = resolve(task)
     seconds, chosen = check_schedule(delay, priority, options)
     call = limit(engine, call, options)
-    await wait_for_space(engine, None if timeout is None else check_seconds("timeout", timeout))
-    return start_and_accept(engine, call, options, seconds, chosen, holds_slot=True)
+    if timeout is not None:
+        timeout = check_seconds("timeout", timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with signals_held():
+            if take_space(engine):
+                return start_and_accept(engine, call, options, seconds, chosen, holds_slot=True)
+        await wait_for_room_async(engine, deadline, timeout)
 
 
 def start_and_accept(
@@ -126,7 +144,7 @@ def start_and_accept(
             if holds_slot:
                 release_space(engine)
             raise
-    task_id = next(engine._ids)
+    task_id = next(engine._ids)  # under signals_held(): nothing lands before the entry is handed on
     state = None if options is None and not priority and not holds_slot else TaskState(options, priority, holds_slot)
     if engine._hooked.before_enqueue:
         state = before_enqueue(engine, task_id, call, state)
@@ -171,8 +189,8 @@ def after_enqueue(engine: ThreadEngine, task_id: int) -> None:
     # The task is counted and not yet queued: a close() from a hook must not wait for it.
     me = threading.get_ident()
     added = me not in engine._reentered
-    engine._reentered.add(me)
     try:
+        engine._reentered.add(me)
         for hook in engine._hooked.after_enqueue:
             call_guarded(hook, task_id)  # a hook never fails an enqueue
     finally:
@@ -184,7 +202,8 @@ def after_late_put(engine: ThreadEngine) -> None:
     # enqueue() raced close(): the entry may sit behind the workers' stop signals.
     # Once every worker is gone, nobody else will look at the queue again.
     if engine._live_workers == 0:
-        cancel_queued(engine)
+        with signals_held():
+            cancel_queued(engine)
 
 
 def resolve(task: object) -> tuple[Call, TaskOptions | None]:

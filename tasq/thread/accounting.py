@@ -11,12 +11,13 @@ import itertools
 import threading
 import time
 
-from ..checks import check_seconds, remaining
+from ..checks import check_seconds
 from ..hooks import CANCELLED, DONE, FAILED, RETRIED
 from ..task import Stats, TaskResult
 from .entry import Entry
 from .listing import Waiting, pending
 from .results import ResultStore
+from .wakeups import Waiters
 
 __all__ = ["Accounting"]
 
@@ -30,8 +31,8 @@ class Accounting:
     _detached: dict[int, Entry]
     _first_id: int
     _ids: itertools.count[int]
-    _joined: threading.Condition
-    _joiners: int
+    _joined: Waiters
+    _joiners: list[threading.Lock]  # _joined.waiting: not empty while a join() waits
     _lock: threading.RLock
     _results: ResultStore | None
     _shared_counts: list[int]
@@ -45,22 +46,14 @@ class Accounting:
         if timeout is not None:
             timeout = check_seconds("timeout", timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._joined:
-            self._joiners += 1  # type: ignore[misc]  # a slot of ThreadEngine
-            try:
-                while self._outstanding() > 0:
-                    left = remaining(deadline)
-                    if left is not None and left <= 0:
-                        return False
-                    self._joined.wait(left)
-                return True
-            finally:
-                self._joiners -= 1  # type: ignore[misc]
+        return self._joined.wait_for(self._all_reported, deadline)
+
+    def _all_reported(self) -> bool:
+        return self._outstanding() <= 0
 
     def _notify_joiners(self) -> None:
-        with self._joined:
-            if self._outstanding() <= 0:
-                self._joined.notify_all()
+        if self._outstanding() <= 0:
+            self._joined.wake_all()
 
     def _totals(self) -> list[int]:
         with self._lock:

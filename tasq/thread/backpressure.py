@@ -1,14 +1,16 @@
 """Backpressure: ``queue_size`` bounds the tasks pending, for threads and for event loops.
 
 A task accepted under a bound holds a slot (``TaskState.holds_slot``) until its first
-attempt starts or it is reported; ``take_space`` waits for one (``on_full="block"``) or
-refuses, and ``wait_for_space`` does the same for a coroutine without blocking its loop.
+attempt starts or it is reported. Taking slots (``take_space``) never waits, so that it can
+sit with the rest of an accept under ``signals_held()``; waiting for room is apart from it
+and stays interruptible: ``wait_for_room`` in a thread (``on_full="block"``, or
+``QueueFull`` at once for ``"raise"``), ``wait_for_room_async`` on an event loop without
+blocking it. A waiter woken looks again: another may have taken the room first.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING
 
 from ..checks import remaining
@@ -17,53 +19,52 @@ from ..exceptions import QueueFull, TasQClosed
 if TYPE_CHECKING:
     from .engine import ThreadEngine
 
-__all__ = ["release_space", "take_space", "take_space_or_raise", "wait_for_space", "wake_async_space_waiters"]
+__all__ = ["release_space", "take_space", "wait_for_room", "wait_for_room_async", "wake_async_space_waiters"]
 
 
-def take_space(engine: ThreadEngine, block: bool, timeout: float | None = None) -> bool:
-    """Take a slot: True if one was (or came) free, False if not; ``TasQClosed`` once closed."""
-    with engine._space:
-        if block:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while engine._queued >= engine.queue_size and not engine._closed:
-                if not engine._space.wait(remaining(deadline)):
-                    break
+def take_space(engine: ThreadEngine, count: int = 1) -> bool:
+    """Take ``count`` slots if they are free (True), or none (False); ``TasQClosed`` once closed."""
+    with engine._lock:
         if engine._closed:
             raise TasQClosed(f"engine {engine.name!r} is closed")
-        if engine._queued >= engine.queue_size:
+        if engine._queued + count > engine.queue_size:
             return False
-        engine._queued += 1
+        engine._queued += count
         return True
 
 
-def take_space_or_raise(engine: ThreadEngine, timeout: float | None) -> None:
-    """``take_space`` as ``on_full`` says: wait (at most ``timeout``) or raise ``QueueFull`` at once."""
-    blocking = engine.on_full == "block"
-    if not take_space(engine, block=blocking, timeout=timeout):
-        waited = f" and none came free in {timeout}s" if blocking else ""
-        raise QueueFull(f"engine {engine.name!r}: {engine.queue_size} tasks are pending{waited}")
+def wait_for_room(engine: ThreadEngine, deadline: float | None, timeout: float | None, count: int = 1) -> None:
+    """Wait until ``count`` slots may be free, or the engine closed; ``QueueFull`` as ``on_full`` says."""
+    if engine.on_full != "block":
+        raise QueueFull(f"engine {engine.name!r}: {engine.queue_size} tasks are pending")
+    if not engine._space.wait_for(lambda: _room(engine, count), deadline):
+        pending = f"{engine.queue_size} tasks are pending"
+        raise QueueFull(f"engine {engine.name!r}: {pending} and none came free in {timeout}s")
 
 
-async def wait_for_space(engine: ThreadEngine, timeout: float | None) -> None:
-    """Take a slot, waiting on the running event loop (at most ``timeout``) for one to come free."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+async def wait_for_room_async(engine: ThreadEngine, deadline: float | None, timeout: float | None) -> None:
+    """``wait_for_room`` on the running event loop, which goes on running meanwhile."""
     loop = asyncio.get_running_loop()
-    while True:
-        waiter: asyncio.Future[None] = loop.create_future()
-        with engine._lock:
-            engine._async_space_waiters.append((loop, waiter))
-        if take_space(engine, block=False):
-            return
-        try:
-            await asyncio.wait_for(waiter, remaining(deadline))
-        except TimeoutError:
-            raise QueueFull(f"engine {engine.name!r}: no free slot in {timeout}s") from None
+    waiter: asyncio.Future[None] = loop.create_future()
+    with engine._lock:
+        engine._async_space_waiters.append((loop, waiter))
+    if _room(engine, 1):
+        return
+    try:
+        await asyncio.wait_for(waiter, remaining(deadline))
+    except TimeoutError:
+        raise QueueFull(f"engine {engine.name!r}: no free slot in {timeout}s") from None
+
+
+def _room(engine: ThreadEngine, count: int) -> bool:
+    return engine._closed or engine._queued + count <= engine.queue_size
 
 
 def release_space(engine: ThreadEngine) -> None:
-    with engine._space:
+    with engine._lock:
         engine._queued -= 1
-        engine._space.notify()
+    if engine._space.waiting:
+        engine._space.wake_all()
     wake_async_space_waiters(engine)
 
 

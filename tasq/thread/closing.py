@@ -20,6 +20,7 @@ from .. import lifecycle
 from ..checks import check_seconds, remaining
 from ..hooks import given_up
 from .backpressure import wake_async_space_waiters
+from .interrupts import signals_held
 from .outcomes import abandon_running, cancel_all, cancel_queued
 
 if TYPE_CHECKING:
@@ -52,8 +53,8 @@ class Closing:
             # close() from inside close() (an on_failed of a task it cancels) or from an
             # after_enqueue hook (its task is counted, not yet queued): it cannot wait for itself.
             return _close(self, wait=False, timeout=timeout, cancel_pending=cancel_pending)
-        self._reentered.add(me)
         try:
+            self._reentered.add(me)
             return _close(self, wait, timeout, cancel_pending)
         finally:
             self._reentered.discard(me)
@@ -82,30 +83,32 @@ class Closing:
 
 def _close(engine: ThreadEngine, wait: bool, timeout: float | None, cancel_pending: bool) -> list[int]:
     deadline = None if timeout is None else time.monotonic() + timeout
-    with engine._space:
-        first_close = not engine._closed
-        engine._closed = True
-        engine._put_only = engine._straight_in = False
-        engine._put_recording = None
-        was_started = engine._state == STARTED
-        engine._state = CLOSED
-        engine._space.notify_all()
-    if first_close:
-        lifecycle.engine_closing(engine)  # periodic schedules stop before the queue drains
-        wake_async_space_waiters(engine)
-        cancel_all(engine, engine._scheduler.stop(), "that were not due yet")
-        if cancel_pending or not was_started:
+    with signals_held():  # closed, what was not due reported, each worker told to stop: all of it
+        with engine._lock:
+            first_close = not engine._closed
+            engine._closed = True
+            engine._put_only = engine._straight_in = False
+            engine._put_recording = None
+            was_started = engine._state == STARTED
+            engine._state = CLOSED
+        engine._space.wake_all()
+        if first_close:
+            lifecycle.engine_closing(engine)  # periodic schedules stop before the queue drains
+            wake_async_space_waiters(engine)
+            cancel_all(engine, engine._scheduler.stop(), "that were not due yet")
+            if cancel_pending or not was_started:
+                cancel_queued(engine)
+            for _ in engine._threads:
+                engine._ready.put(None)
+        elif cancel_pending:
             cancel_queued(engine)
-        for _ in engine._threads:
-            engine._ready.put(None)
-    elif cancel_pending:
-        cancel_queued(engine)
     if threading.current_thread() in engine._threads or engine._loop.is_current():
         wait = False  # a task (or its callback) that closes its own engine cannot wait for itself
     if not wait:
         return engine.running_ids()
     if engine._threads and not engine._workers_gone.wait(remaining(deadline)):
-        cancel_queued(engine)
+        with signals_held():
+            cancel_queued(engine)
     engine.join(remaining(deadline))
     still_running = engine.running_ids()
     if still_running:
@@ -125,10 +128,11 @@ def _close(engine: ThreadEngine, wait: bool, timeout: float | None, cancel_pendi
 
 
 def _give_up(engine: ThreadEngine, reason: str) -> None:
-    engine._closed = True
-    cancel_all(engine, engine._scheduler.stop(), "that were not due yet")
-    cancel_queued(engine)
-    abandon_running(engine, given_up(reason))
+    with signals_held():
+        engine._closed = True
+        cancel_all(engine, engine._scheduler.stop(), "that were not due yet")
+        cancel_queued(engine)
+        abandon_running(engine, given_up(reason))
     engine._watchdog.stop()
     lifecycle.forget(engine)
 

@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 from ..checks import check_schedule, check_task_id
 from ..exceptions import QueueFull, TaskCancelled, TasQClosed
 from ..task import TaskOptions
-from .accept import accept, limit, resolve, start_and_accept
+from .accept import accept, after_late_put, limit, resolve, start_and_accept
+from .backpressure import take_space, wait_for_room
 from .eager import run_eagerly
 from .entry import TOKEN, Call, Entry
+from .interrupts import signals_held
 from .outcomes import report_failed
 from .time_limit import Limited
 
@@ -50,13 +52,12 @@ class Control:
             return False
         if task_id in self._slots or task_id in self._detached:
             return False  # running
-        entry = self._scheduler.withdraw(lambda entry: entry[0] == task_id, lambda: _take_due(self, task_id))
-        if entry is None:
-            return False
-        report_failed(self, entry, TaskCancelled(f"task {task_id} was cancelled"), None)
+        with signals_held():  # taken out and reported, or neither
+            entry = self._scheduler.withdraw(lambda entry: entry[0] == task_id, lambda: _take_due(self, task_id))
+            if entry is None:
+                return False
+            report_failed(self, entry, TaskCancelled(f"task {task_id} was cancelled"), None)
         if self._closed:
-            from .accept import after_late_put
-
             after_late_put(self)  # what was put back may sit behind the workers' stop signals
         return True
 
@@ -97,14 +98,20 @@ class Control:
             return []
         if self._eager:
             return [run_eagerly(self, call, options, chosen) for call, options, _, chosen in checked]
-        holds_slot = False
-        if self.queue_size:
-            _take_spaces(self, len(checked))
-            holds_slot = True
-        return [
-            start_and_accept(self, call, options, seconds, chosen, holds_slot)
-            for call, options, seconds, chosen in checked
-        ]
+        count = len(checked)
+        if self.queue_size and count > self.queue_size:
+            raise QueueFull(f"engine {self.name!r}: {count} tasks do not fit in queue_size={self.queue_size}")
+        while True:
+            with signals_held():  # every slot taken and every task accepted, or none
+                if not self.queue_size or take_space(self, count):
+                    return [
+                        start_and_accept(self, call, options, seconds, chosen, bool(self.queue_size))
+                        for call, options, seconds, chosen in checked
+                    ]
+            if self.on_full != "block":
+                free = self.queue_size - self._queued
+                raise QueueFull(f"engine {self.name!r}: {free} free slot(s), {count} asked")
+            wait_for_room(self, None, None, count)
 
 
 def _next_id(engine: ThreadEngine) -> int:
@@ -137,18 +144,3 @@ def _take_due(engine: ThreadEngine, task_id: int) -> Entry | None:
         for item in drawn:
             ready.put(item)
         return found
-
-
-def _take_spaces(engine: ThreadEngine, count: int) -> None:
-    """``count`` queue slots at once, as ``on_full`` says, or none."""
-    if count > engine.queue_size:
-        raise QueueFull(f"engine {engine.name!r}: {count} tasks do not fit in queue_size={engine.queue_size}")
-    block = engine.on_full == "block"
-    with engine._space:
-        while block and engine._queued + count > engine.queue_size and not engine._closed:
-            engine._space.wait()
-        if engine._closed:
-            raise TasQClosed(f"engine {engine.name!r} is closed")
-        if engine._queued + count > engine.queue_size:
-            raise QueueFull(f"engine {engine.name!r}: {engine.queue_size - engine._queued} free slot(s), {count} asked")
-        engine._queued += count

@@ -42,10 +42,12 @@ from .aio import LoopThread
 from .closing import CLOSED, NEW, STARTED, Closing
 from .control import Control
 from .entry import Entry
+from .interrupts import signals_held
 from .priority import make_ready
 from .results import ResultStore
 from .scheduler import Scheduler
 from .time_limit import Watchdog
+from .wakeups import Waiters
 from .workers import worker_main
 
 __all__ = ["ThreadEngine"]
@@ -150,9 +152,9 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
         # Tasks running outside a worker's slot: see outcomes.py.
         self._detached: dict[int, Entry] = {}
         self._live_workers = 0
-        self._joiners = 0
-        self._joined = threading.Condition(threading.RLock())
-        self._space = threading.Condition(self._lock)
+        self._joined = Waiters()
+        self._joiners = self._joined.waiting  # the same list: the workers' test of it is one read
+        self._space = Waiters()
         self._queued = 0
         self._async_space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._results = ResultStore(self.results) if self.results else None
@@ -197,16 +199,17 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
     def start(self) -> None:
         if self._state == STARTED:
             return
-        with self._lock:
-            if self._state == CLOSED:
-                raise TasQClosed(f"engine {self.name!r} is closed")
-            if self._state == STARTED:
-                return
-            self._state = STARTED
-            if not self._eager:  # an eager engine runs everything in its callers' threads
-                self._spawn_workers()
-            self._refresh_paths()
-        self._scheduler.enable()
+        with signals_held():  # the workers and the state that says so, or neither
+            with self._lock:
+                if self._state == CLOSED:
+                    raise TasQClosed(f"engine {self.name!r} is closed")
+                if self._state == STARTED:
+                    return
+                self._state = STARTED
+                if not self._eager:  # an eager engine runs everything in its callers' threads
+                    self._spawn_workers()
+                self._refresh_paths()
+            self._scheduler.enable()
         logger.debug("engine %r started", self.name, extra={"task_id": None, "engine": self.name})
         lifecycle.engine_started(self)
 
@@ -258,15 +261,20 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
                     return self._enqueue_checked(task)
                 if self._put_only:
                     # accept.put_straight, inline: take an id, put, check for a race with close().
-                    task_id = next(self._ids)
+                    # The loop draws the id where no signal handler can run (interrupts.py).
+                    for task_id in self._ids:  # noqa: B007
+                        break
                     self._ready.put((task_id, call, None))
                     if self._closed:
                         self._after_late_put()
                     return task_id
                 if (record := self._put_recording) is not None:
-                    task_id = next(self._ids)  # the same, with the result store's record first
-                    record(task_id)
-                    self._ready.put((task_id, call, None))
+                    for task_id in self._ids:  # noqa: B007 - the same, the result store's record first
+                        break
+                    try:
+                        record(task_id)
+                    finally:
+                        self._ready.put((task_id, call, None))
                     if self._closed:
                         self._after_late_put()
                     return task_id

@@ -23,7 +23,12 @@ class Scheduler(Generic[T]):
     def __init__(self, on_due: Callable[[T], None], name: str) -> None:
         self._on_due = on_due
         self._name = name
-        self._cond = threading.Condition(threading.RLock())  # re-entrant: see ThreadEngine._lock
+        # Taken as the plain lock, not through the condition: a C lock's ``with`` leaves no
+        # point between the acquire and the block where an exception from a signal handler
+        # could land and leave it held (a Condition's ``__enter__`` is Python code).
+        # Re-entrant: see ThreadEngine._lock. The thread waits on the condition.
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._heap: list[tuple[float, int, T]] = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
@@ -32,7 +37,7 @@ class Scheduler(Generic[T]):
 
     def schedule(self, due: float, entry: T) -> bool:
         """Hand ``entry`` to ``on_due`` at ``time.monotonic() >= due``; False once stopped."""
-        with self._cond:
+        with self._lock:
             if self._stopped:
                 return False
             heapq.heappush(self._heap, (due, next(self._seq), entry))
@@ -44,7 +49,7 @@ class Scheduler(Generic[T]):
 
     def enable(self) -> None:
         """Allow the thread to run (the engine has started)."""
-        with self._cond:
+        with self._lock:
             self._enabled = True
             if self._thread is None and self._heap:
                 self._start_thread()
@@ -56,7 +61,7 @@ class Scheduler(Generic[T]):
 
     def stop(self) -> list[T]:
         """Stop the thread and return the entries that were not yet due."""
-        with self._cond:
+        with self._lock:
             self._stopped = True
             left = [entry for _, _, entry in sorted(self._heap)]
             self._heap.clear()
@@ -69,7 +74,7 @@ class Scheduler(Generic[T]):
     def withdraw(self, match: Callable[[T], bool], otherwise: Callable[[], T | None]) -> T | None:
         """Take out the first entry ``match`` accepts; if there is none, ``otherwise()``,
         called while no entry can fall due (the timer hands entries on under this lock)."""
-        with self._cond:
+        with self._lock:
             for index, (_, _, entry) in enumerate(self._heap):
                 if match(entry):
                     self._heap[index] = self._heap[-1]
@@ -81,7 +86,7 @@ class Scheduler(Generic[T]):
     def _run(self) -> None:
         cond, heap = self._cond, self._heap
         while True:
-            with cond:
+            with self._lock:
                 while not self._stopped:
                     if heap:
                         wait = heap[0][0] - time.monotonic()

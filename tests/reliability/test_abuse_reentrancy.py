@@ -31,8 +31,8 @@ def run(body: str) -> subprocess.CompletedProcess[str]:
     [
         ("engine._lock", "engine.stats()"),
         ("engine._lock", "engine.enqueue(lambda: None, priority=1)"),
-        ("engine._joined", "engine.join(0)"),
-        ("engine._scheduler._cond", "engine.enqueue(lambda: None, delay=0.01)"),
+        ("engine._joined._lock", "engine.join(0)"),
+        ("engine._scheduler._lock", "engine.enqueue(lambda: None, delay=0.01)"),
     ],
 )
 def test_a_signal_handler_calls_the_engine_while_the_main_thread_is_inside_it(held: str, call: str) -> None:
