@@ -21,8 +21,8 @@ The names, each the end-to-end trial of the benchmark module it comes from:
 
 - ``SuccessDone``, ``CustomErrorDone``, ``RetryError3``: benchmarks/bench_seed.py, ``Task``
   objects, 10 workers, the ``tasq`` logger at CRITICAL, against benchmarks/seed_floor.py;
-- ``noop``: benchmarks/bench_engine.py, a no-op function, TasQ's defaults, against
-  benchmarks/floor.py;
+- ``noop``: benchmarks/bench_engine.py (its trials are in benchmarks/engine_trials.py), a
+  no-op function, TasQ's defaults, against benchmarks/floor.py;
 - ``results``: the same with ``results=10_000``, against benchmarks/floor.py, and beside it
   the floor with a record per task (three clock reads and a dict write: the least a
   result store can cost).
@@ -43,8 +43,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks import bench_engine, bench_seed
+from benchmarks import bench_seed
 from benchmarks.common import ROOT, Trial
+from benchmarks.engine_trials import end_to_end, floor_pool, recording_floor_pool, tasq_pool
 
 SEED = {name: kind for name, kind, _ in bench_seed.BENCHMARKS}
 TARGETS = {
@@ -65,14 +66,14 @@ def sides(name: str) -> dict[str, Callable[[int], Trial]]:
         }
     if name == "noop":
         return {
-            "tasq": lambda n: bench_engine._end_to_end(bench_engine._tasq(), n),
-            "floor": lambda n: bench_engine._end_to_end(bench_engine._floor, n),
+            "tasq": lambda n: end_to_end(tasq_pool(), n),
+            "floor": lambda n: end_to_end(floor_pool, n),
         }
     if name == "results":
         return {
-            "tasq": lambda n: bench_engine._end_to_end(bench_engine._tasq(results=10_000), n),
-            "floor": lambda n: bench_engine._end_to_end(bench_engine._floor, n),
-            "floor+record": lambda n: bench_engine._end_to_end(bench_engine._floor_recording, n),
+            "tasq": lambda n: end_to_end(tasq_pool(results=10_000), n),
+            "floor": lambda n: end_to_end(floor_pool, n),
+            "floor+record": lambda n: end_to_end(recording_floor_pool, n),
         }
     raise ValueError(f"unknown benchmark {name!r}: one of {', '.join(NAMES)}, or all")
 
