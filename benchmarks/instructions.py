@@ -21,11 +21,12 @@ The names, each the end-to-end trial of the benchmark module it comes from:
 
 - ``SuccessDone``, ``CustomErrorDone``, ``RetryError3``: benchmarks/bench_seed.py, ``Task``
   objects, 10 workers, the ``tasq`` logger at CRITICAL, against benchmarks/seed_floor.py;
-- ``noop``: benchmarks/bench_engine.py, a no-op function, TasQ's defaults, against
-  benchmarks/floor.py;
+- ``noop``: benchmarks/bench_engine.py (its trials are in benchmarks/engine_trials.py), a
+  no-op function, TasQ's defaults, against benchmarks/floor.py;
 - ``results``: the same with ``results=10_000``, against benchmarks/floor.py, and beside it
   the floor with a record per task (three clock reads and a dict write: the least a
-  result store can cost).
+  result store can cost). Run with ``noop``, the bound of ``results`` is printed too: the
+  floor with a record per task plus what TasQ adds to the floor without a store.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks import bench_engine, bench_seed
+from benchmarks import bench_seed
 from benchmarks.common import ROOT, Trial
+from benchmarks.engine_trials import end_to_end, floor_pool, recording_floor_pool, tasq_pool
 
 SEED = {name: kind for name, kind, _ in bench_seed.BENCHMARKS}
 TARGETS = {
@@ -65,14 +67,14 @@ def sides(name: str) -> dict[str, Callable[[int], Trial]]:
         }
     if name == "noop":
         return {
-            "tasq": lambda n: bench_engine._end_to_end(bench_engine._tasq(), n),
-            "floor": lambda n: bench_engine._end_to_end(bench_engine._floor, n),
+            "tasq": lambda n: end_to_end(tasq_pool(), n),
+            "floor": lambda n: end_to_end(floor_pool, n),
         }
     if name == "results":
         return {
-            "tasq": lambda n: bench_engine._end_to_end(bench_engine._tasq(results=10_000), n),
-            "floor": lambda n: bench_engine._end_to_end(bench_engine._floor, n),
-            "floor+record": lambda n: bench_engine._end_to_end(bench_engine._floor_recording, n),
+            "tasq": lambda n: end_to_end(tasq_pool(results=10_000), n),
+            "floor": lambda n: end_to_end(floor_pool, n),
+            "floor+record": lambda n: end_to_end(recording_floor_pool, n),
         }
     raise ValueError(f"unknown benchmark {name!r}: one of {', '.join(NAMES)}, or all")
 
@@ -110,6 +112,17 @@ def instructions(name: str, side: str, n: int, repetition: int, keep: Path) -> i
     return int(found.group(1))
 
 
+def results_bound(medians: dict[tuple[str, str], float]) -> str:
+    """The least ``results`` can count: the floor with a record per task, plus what TasQ adds
+    to the floor without a store (``noop``); as a ratio to the ``results`` run's floor."""
+    own = medians["noop", "tasq"] - medians["noop", "floor"]
+    bound = medians["results", "floor+record"] + own
+    return (
+        f"results bound: floor+record + (noop tasq - noop floor) = {bound:,.0f} Ir/task,"
+        f" {bound / medians['results', 'floor']:.2f}x floor"
+    )
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"{', '.join(NAMES)}, or all (the default)")
@@ -144,6 +157,7 @@ def main(argv: list[str]) -> int:
     span = args.large - args.small
     print(f"instructions per task, (Ir(N={args.large:,}) - Ir(N={args.small:,})) / {span:,}; files in {keep}")
     print(f"{'benchmark':<16} {'side':<13} {'Ir/task':>10} {'range':>15} {'x floor':>8}  target")
+    medians: dict[tuple[str, str], float] = {}
     for name in names:
         per: dict[str, list[float]] = {side: [] for side in sides(name)}
         for side, values in per.items():
@@ -151,13 +165,15 @@ def main(argv: list[str]) -> int:
                 values.append((counted[name, side, args.large, r] - counted[name, side, args.small, r]) / span)
         floor = statistics.median(per["floor"])
         for side, values in per.items():
-            value = statistics.median(values)
+            value = medians[name, side] = statistics.median(values)
             ratio = value / floor
             spread = f"{min(values):,.0f}-{max(values):,.0f}"
             target = ""
             if side == "tasq":
                 target = f"<= {TARGETS[name]}x " + ("met" if ratio <= TARGETS[name] else "MISSED")
             print(f"{name:<16} {side:<13} {value:>10,.0f} {spread:>15} {ratio:>7.2f}x  {target}")
+    if "results" in names and "noop" in names:
+        print(results_bound(medians))
     return 0
 
 

@@ -15,6 +15,7 @@ import inspect
 import itertools
 import logging
 import threading
+import time
 import types
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -58,6 +59,7 @@ P = ParamSpec("P")
 
 _FunctionType = types.FunctionType
 _MethodType = types.MethodType
+_time = time.time  # enqueue's clock read for the result store: one global, not a global and an attribute
 _NONE_CHECKED: Any = object()  # no function has taken the put-only path yet
 _NO_BROKER = "broker_url needs a distributed backend, e.g. TasQ(backend='dramatiq', broker_url=...)"
 
@@ -177,7 +179,9 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
         )
         no_hooks = not self._hooked.after_enqueue and not self._hooked.before_enqueue
         self._put_only = straight_in and no_hooks and self._results is None
-        self._put_recording = self._results.enqueued if straight_in and no_hooks and self._results is not None else None
+        recording = straight_in and no_hooks and self._results is not None
+        # The store's dict itself: enqueue writes each task's enqueued_at in it with no call.
+        self._put_recording = self._results._records if recording and self._results is not None else None
         self._straight_in = straight_in
 
     def _eager_changed(self) -> None:
@@ -268,11 +272,11 @@ class ThreadEngine(accounting.Accounting, Control, Closing, TasQ):
                     if self._closed:
                         self._after_late_put()
                     return task_id
-                if (record := self._put_recording) is not None:
+                if (records := self._put_recording) is not None:
                     for task_id in self._ids:  # noqa: B007 - the same, the result store's record first
                         break
                     try:
-                        record(task_id)
+                        records[task_id] = _time()  # ResultStore.enqueued, inline
                     finally:
                         self._ready.put((task_id, call, None))
                     if self._closed:

@@ -8,7 +8,7 @@ Which loop a worker runs is decided once, as it starts, from the engine's config
   between attempts); anything else unusual (a coroutine, a delay, a retry's
   state) goes to ``outcomes``.
 - ``loop_recording``: a result store (``results=N``) but no hooks and no bound. A plain
-  first attempt is timed here and recorded with ``ResultStore.done_first``; the others take
+  first attempt is timed and recorded here (no call: see ``ResultStore``); the others take
   the general path (``attempt`` and ``outcomes``).
 - ``loop_hooked``: hooks or a bound on the queue. First attempts with at most one
   ``around_task`` hook still go the short way; the rest through ``attempt``. With hooks,
@@ -169,11 +169,15 @@ def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: R
     """The hot loop with a result store: first attempts of plain tasks record inline.
 
     The start time goes to this worker's own cell of ``_started`` (written before the
-    slot, so ``result()`` that finds the id in the slot reads its start).
+    slot, so ``result()`` that finds the id in the slot reads its start). A plain first
+    attempt that succeeded is recorded here, with no call: its record written over its
+    ``enqueued_at`` key, then counted in the store's order, the oldest beyond its size
+    dropped (``ResultStore.keep``, inline).
     """
     get, heap, slots, started_at = engine._ready.get, engine._heap, engine._slots, engine._started
     on_done = engine._on_done
-    done_first, started_first = store.done_first, store.started_first
+    records, order, size = store._records, store._order, store._size
+    started_first = store.started_first
     now = time.time
     while True:
         entry = get()
@@ -203,7 +207,18 @@ def loop_recording(engine: ThreadEngine, index: int, counts: list[int], store: R
                 started_first(task_id, started)
                 settle(engine, entry, value, counts)
                 continue
-            done_first(task_id, value, started)
+            finished = now()
+            try:
+                enqueued = records[task_id]
+            except KeyError:  # every way in records it; a missing key must not end the worker
+                enqueued = finished
+            records[task_id] = (value, enqueued, started, finished)  # type: ignore[assignment]
+            order.append(task_id)
+            if len(order) > size:
+                try:
+                    del records[order.popleft()]
+                except (IndexError, KeyError):  # another worker dropped the oldest first
+                    pass
             if on_done is not None:
                 try:
                     on_done(task_id)
