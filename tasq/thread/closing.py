@@ -129,7 +129,8 @@ def _close(engine: ThreadEngine, wait: bool, timeout: float | None, cancel_pendi
 
 def _give_up(engine: ThreadEngine, reason: str) -> None:
     with signals_held():
-        engine._closed = True
+        if not engine._closed:  # close() was cut short before it began: begin it here
+            _close(engine, wait=False, timeout=None, cancel_pending=True)
         cancel_all(engine, engine._scheduler.stop(), "that were not due yet")
         cancel_queued(engine)
         abandon_running(engine, given_up(reason))
