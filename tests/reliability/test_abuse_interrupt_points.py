@@ -154,9 +154,8 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[Trial], object]]] = {
     "join(0)": ({}, lambda t: t.engine.join(0)),
     "cancel()": ({}, lambda t: t.engine.cancel(t.ids[-1])),
     "close() cancelling delayed tasks": ({}, lambda t: t.engine.close(timeout=0)),
-    "shutdown() cancelling delayed tasks": ({}, lambda t: t.engine.shutdown(timeout=0)),
 }
-WITH_DELAYED = {"cancel()", "close() cancelling delayed tasks", "shutdown() cancelling delayed tasks"}
+WITH_DELAYED = {"cancel()", "close() cancelling delayed tasks"}
 
 
 def prepare(case: str) -> Trial:
