@@ -104,11 +104,9 @@ def accept(
         with signals_held():
             return start_and_accept(engine, call, options, seconds, chosen, holds_slot=False)
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        with signals_held():  # the slot taken and the task accepted, or neither
-            if take_space(engine):
-                return start_and_accept(engine, call, options, seconds, chosen, holds_slot=True)
+    while (task_id := accept_if_room(engine, call, options, seconds, chosen)) is None:
         wait_for_room(engine, deadline, timeout)
+    return task_id
 
 
 async def accept_async(
@@ -127,11 +125,19 @@ async def accept_async(
     if timeout is not None:
         timeout = check_seconds("timeout", timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        with signals_held():
-            if take_space(engine):
-                return start_and_accept(engine, call, options, seconds, chosen, holds_slot=True)
+    while (task_id := accept_if_room(engine, call, options, seconds, chosen)) is None:
         await wait_for_room_async(engine, deadline, timeout)
+    return task_id
+
+
+def accept_if_room(
+    engine: ThreadEngine, call: Call, options: TaskOptions | None, seconds: float, priority: int
+) -> int | None:
+    """Under a bound: take a slot and accept the task in one hold, or neither (None: no room)."""
+    with signals_held():
+        if take_space(engine):
+            return start_and_accept(engine, call, options, seconds, priority, holds_slot=True)
+    return None
 
 
 def start_and_accept(
